@@ -1,0 +1,1 @@
+"""The `ao` command line: thin typer commands over reconciler.reconcile.service."""

@@ -1,0 +1,107 @@
+"""`ao apply`, `ao diff`, `ao delete`: change desired state from manifests."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated
+
+import typer
+import yaml
+
+from ..errors import EXIT_FAILURE, UsageError
+from .common import examples, service
+from .output import ShortFormat
+from .report import print_apply
+
+FilesOption = Annotated[
+    list[str],
+    typer.Option("--filename", "-f", help="Manifest file or directory (recursive); `-` reads stdin. Repeatable."),
+]
+OutputOption = Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")]
+
+
+def _load(paths: list[str]):  # type: ignore[no-untyped-def]
+    from ..manifest.loader import load_paths
+
+    if not paths:
+        raise UsageError("no manifests given", hint="pass -f FILE, -f DIR or -f - (stdin)")
+    return load_paths(paths)
+
+
+def apply(
+    ctx: typer.Context,
+    filename: FilesOption = [],  # noqa: B006 - typer reads the default
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would change; change nothing.")] = False,
+    output: OutputOption = ShortFormat.text,
+) -> None:
+    """Record the desired state from manifests, then converge the affected projects once.
+
+    Every document is validated first; if any is invalid nothing is applied (exit 2).
+    Workers that a manifest declared before and no longer declares are reaped; workers
+    added with `ao spawn` are kept.
+    """
+    loaded = _load(filename)
+    report = service(ctx).apply(loaded, dry_run=dry_run)
+    print_apply(report, output.value)
+    if not report.reconcile.ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _spec_text(spec: dict, workers: list[dict]) -> list[str]:  # type: ignore[type-arg]
+    return yaml.safe_dump({**spec, "workers": workers}, sort_keys=True).splitlines(keepends=True)
+
+
+def diff(
+    ctx: typer.Context,
+    filename: FilesOption = [],  # noqa: B006
+    output: OutputOption = ShortFormat.text,
+) -> None:
+    """Show what `ao apply` would change. Exit 0: no difference, 1: differences, 2: error."""
+    loaded = _load(filename)
+    ao = service(ctx)
+    report = ao.apply(loaded, dry_run=True)
+    if output == ShortFormat.text:
+        for project in loaded:
+            old = ao.registry.project(project.name)
+            spec = project.manifest.spec.model_dump(mode="json")
+            spec["repo"] = str(project.repo_path())
+            new_workers = spec.pop("workers")
+            before = [] if old is None or old.deleted else _spec_text(
+                old.spec, [w.spec for w in ao.registry.workers(project.name) if w.owner == "manifest"]
+            )
+            after = _spec_text(spec, new_workers)
+            typer.echo("".join(difflib.unified_diff(before, after, f"project/{project.name} (applied)",
+                                                    f"project/{project.name} ({project.source})")), nl=False)
+    print_apply(report, output.value)
+    if report.changed:
+        raise typer.Exit(1)
+
+
+def delete(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Argument(help="`project`.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Name of the project.")] = None,
+    filename: FilesOption = [],  # noqa: B006
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be reaped; change nothing.")] = False,
+    output: OutputOption = ShortFormat.text,
+) -> None:
+    """Delete projects (from manifests with -f, or by name) and reap all their sessions."""
+    if filename and (kind or name):
+        raise UsageError("give either -f PATH or a kind and name, not both")
+    if filename:
+        names = [p.name for p in _load(filename)]
+    elif kind in ("project", "projects") and name:
+        names = [name]
+    else:
+        raise UsageError("nothing to delete", hint="use `ao delete project NAME` or `ao delete -f FILE`")
+    report = service(ctx).delete_projects(names, dry_run=dry_run)
+    print_apply(report, output.value)
+    if not report.reconcile.ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=examples("ao apply -f shop.yaml", "ao apply -f manifests/ --dry-run", "cat shop.yaml | ao apply -f -", "ao apply -f shop.yaml -o json"))(apply)
+    app.command(epilog=examples("ao diff -f shop.yaml", "ao diff -f manifests/ && echo in sync"))(diff)
+    app.command(epilog=examples("ao delete project shop", "ao delete -f shop.yaml --dry-run"))(delete)
+

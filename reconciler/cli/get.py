@@ -1,0 +1,156 @@
+"""`ao get`, `ao describe`, `ao events`: read desired and observed state."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import AoError, NotFound
+from ..reconcile.service import Ao
+from .common import examples, service
+from .output import Format, ShortFormat, age, emit, iso, table
+from .views import event_view, project_view, session_view
+
+get_app = typer.Typer(help="List projects or sessions.", no_args_is_help=True)
+
+ProjectFilter = Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")]
+FormatOption = Annotated[Format, typer.Option("--output", "-o", help="table, wide, json or yaml.")]
+
+
+def _observe(ao: Ao) -> dict[str, Any]:
+    """Live state for the AGENT column; reads still work (showing `?`) when tmux cannot be asked."""
+    try:
+        return ao.observe()
+    except AoError:
+        return {}
+
+
+def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: bool) -> None:
+    ao = service(ctx)
+    if project is not None and ao.registry.project(project) is None:
+        raise NotFound(f"no project named {project!r}", hint="see `ao get projects`")
+    records = ao.sessions(project, include_terminated=all_)
+    live = _observe(ao)
+    views = [session_view(r, live.get(r.id)) for r in records]
+    if output in (Format.json, Format.yaml):
+        emit(views, output.value)
+        return
+    now = time.time()
+    headers = ["ID", "PROJECT", "KIND", "NAME", "ISSUE", "PHASE", "AGENT", "RESTARTS", "AGE"]
+    rows = [[v["id"], v["project"], v["kind"], v["name"], v["issue"], v["phase"], v["agent"], v["restarts"],
+             age(r.created_at, now)] for v, r in zip(views, records, strict=True)]
+    if output == Format.wide:
+        headers += ["PID", "BRANCH", "WORKSPACE", "REASON"]
+        for row, v in zip(rows, views, strict=True):
+            row += [v["pid"], v["branch"], v["workspace"], v["reason"]]
+    if not rows:
+        typer.echo("No sessions." if project is None else f"No sessions in project {project}.", err=True)
+        return
+    table(headers, rows)
+
+
+@get_app.command("sessions", epilog=examples(
+    "ao get sessions", "ao get sessions -p shop -o wide", "ao get sessions -o json | jq '.[].phase'"))
+def get_sessions(
+    ctx: typer.Context,
+    project: ProjectFilter = None,
+    output: FormatOption = Format.table,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Include terminated sessions.")] = False,
+) -> None:
+    """List sessions: phase from the registry, AGENT from the live runtime."""
+    _sessions(ctx, project, output, all_)
+
+
+@get_app.command("projects", epilog=examples("ao get projects", "ao get projects -o yaml"))
+def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> None:
+    """List projects with their generation and session counts."""
+    ao = service(ctx)
+    projects = ao.registry.projects()
+    sessions = ao.sessions()
+    views = [project_view(p, [s for s in sessions if s.project == p.name]) for p in projects]
+    if output in (Format.json, Format.yaml):
+        emit(views, output.value)
+        return
+    if not views:
+        typer.echo("No projects. Apply a manifest: ao apply -f examples/demo.yaml", err=True)
+        return
+    headers = ["NAME", "PREFIX", "RUNNING", "GENERATION", "OBSERVED", "AGE"]
+    rows = [[v["name"], v["prefix"], f"{v['running']}/{v['sessions']}", v["generation"], v["observedGeneration"],
+             age(p.created_at)] for v, p in zip(views, projects, strict=True)]
+    if output == Format.wide:
+        headers.append("SOURCE")
+        for row, v in zip(rows, views, strict=True):
+            row.append(v["source"])
+    table(headers, rows)
+
+
+# kubectl-style singular forms
+get_app.command("session", hidden=True)(get_sessions)
+get_app.command("project", hidden=True)(get_projects)
+
+
+def describe(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="`project` or `session`.")],
+    name: Annotated[str, typer.Argument(help="Project name or session ID.")],
+    output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
+) -> None:
+    """Show everything about one project or session, with its recent events."""
+    ao = service(ctx)
+    if kind in ("session", "sessions"):
+        record = ao.registry.session(name)
+        if record is None:
+            raise NotFound(f"no session {name!r}", hint="see `ao get sessions --all`")
+        view = session_view(record, _observe(ao).get(name))
+        view["spec"] = record.spec
+        view["argv"] = record.argv
+        events = ao.registry.events(session=name, limit=20)
+    elif kind in ("project", "projects"):
+        project = ao.registry.project(name)
+        if project is None:
+            raise NotFound(f"no project {name!r}", hint="see `ao get projects`")
+        view = project_view(project, ao.sessions(name))
+        view["deleted"] = bool(project.deleted)
+        view["workers"] = [{"name": w.name, "owner": w.owner, **w.spec} for w in ao.registry.workers(name)]
+        view["sessionIds"] = [s.id for s in ao.sessions(name)]
+        events = ao.registry.events(project=name, limit=20)
+    else:
+        raise typer.BadParameter(f"unknown kind {kind!r}; expected project or session", param_hint="KIND")
+    view["events"] = [event_view(e) for e in events]
+    if output == ShortFormat.json:
+        emit(view, "json")
+        return
+    import yaml
+
+    events_view = view.pop("events")
+    typer.echo(yaml.safe_dump(view, sort_keys=False, allow_unicode=True, width=100).rstrip())
+    typer.echo("events:" if events_view else "events: []")
+    for event in events_view:
+        typer.echo(f"  {event['at']}  {event['type']:<7} {event['reason']:<16} {event['message']}")
+
+
+def events(
+    ctx: typer.Context,
+    project: ProjectFilter = None,
+    session: Annotated[str | None, typer.Option("--session", "-s", help="Only this session.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent events.")] = 50,
+    output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
+) -> None:
+    """Show recent events: what ao did and why (creations, restarts, reaps, failures)."""
+    rows = service(ctx).registry.events(project=project, session=session, limit=limit)
+    if output == ShortFormat.json:
+        emit([event_view(e) for e in rows], "json")
+        return
+    if not rows:
+        typer.echo("No events.", err=True)
+        return
+    table(["TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+          [[iso(e.at), e.type, e.reason, e.session or e.project, e.message.splitlines()[0]] for e in rows])
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(get_app, name="get")
+    app.command(epilog=examples("ao describe session shop-1", "ao describe project shop -o json"))(describe)
+    app.command(epilog=examples("ao events", "ao events -p shop -n 20", "ao events -s shop-2 -o json"))(events)

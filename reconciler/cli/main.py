@@ -1,0 +1,75 @@
+"""Entry point of `ao`: global options, command groups, and one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from ..errors import AoError
+from .common import examples
+
+app = typer.Typer(
+    name="ao",
+    help=(
+        "Declarative fleet manager for AI coding agents in tmux sessions.\n\n"
+        "Declare projects, their orchestrator and workers in YAML manifests; `ao apply` records "
+        "that desired state and converges the live sessions to it."
+    ),
+    epilog=examples("ao apply -f examples/demo.yaml", "ao get sessions", "ao logs demo-1 --lines 20",
+                    "ao reconcile"),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ao {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", envvar="AO_DATA_DIR", help="Where ao keeps its state (default ~/.ao)."),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    from ..paths import DataDir
+
+    ctx.obj = DataDir.resolve(data_dir)
+
+
+def _register() -> None:
+    from . import apply, get, sessions, system
+
+    apply.register(app)
+    get.register(app)
+    sessions.register(app)
+    system.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except AoError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Printing the result of a pass: one line per object, as `kind/name result (reason)`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from ..reconcile.execute import PAST_TENSE
+from ..reconcile.plan import Verb
+from ..reconcile.service import ApplyReport, PassReport
+from .output import emit
+
+QUIET_RESULTS = {"created", "unchanged", "adopted"}
+
+
+def session_rows(report: PassReport) -> list[dict[str, Any]]:
+    rows = []
+    if report.dry_run:
+        for action in report.actions:
+            rows.append({"id": action.session_id, "project": action.project, "action": action.verb.value,
+                         "result": PAST_TENSE[action.verb], "ok": True, "reason": action.reason})
+    else:
+        for outcome in report.outcomes:
+            action = outcome.action
+            rows.append({"id": action.session_id, "project": action.project, "action": action.verb.value,
+                         "result": outcome.summary, "ok": outcome.ok, "reason": outcome.detail or action.reason})
+    rows += [{"id": sid, "project": None, "action": "none", "result": "unchanged", "ok": True, "reason": None}
+             for sid in report.unchanged]
+    return rows
+
+
+def _line(kind: str, name: str, result: str, reason: str | None, dry_run: bool) -> str:
+    text = f"{kind}/{name} {result}"
+    if dry_run and result != "unchanged":
+        text += " (dry run)"
+    if reason and result not in QUIET_RESULTS:
+        first = reason.splitlines()[0]
+        text += f": {first}"
+    return text
+
+
+def print_pass(report: PassReport, fmt: str, projects: list[dict[str, Any]] | None = None) -> None:
+    rows = session_rows(report)
+    if fmt == "json":
+        emit({"dryRun": report.dry_run, "projects": projects or [], "sessions": rows}, "json")
+        return
+    for project in projects or []:
+        typer.echo(_line("project", project["name"], project["status"], None, report.dry_run))
+    for row in rows:
+        if row["action"] == Verb.WAIT and not report.dry_run:
+            row["result"] = "waiting"
+        line = _line("session", row["id"], row["result"], row["reason"], report.dry_run)
+        typer.echo(line, err=not row["ok"])
+
+
+def print_apply(report: ApplyReport, fmt: str) -> None:
+    projects = [{"name": p.name, "status": p.status} for p in report.projects]
+    print_pass(report.reconcile, fmt, projects)

@@ -1,0 +1,77 @@
+"""How registry records look to users: one dict per object, shared by tables, JSON and YAML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..registry.records import EventRecord, ProjectRecord, SessionRecord
+from ..runtime.base import Live
+from .output import iso
+
+
+def agent_state(record: SessionRecord, live: Live | None) -> str:
+    """What the runtime says about the agent right now, independent of the registry's phase."""
+    if live is None:
+        return "none" if record.phase in ("Terminated", "Succeeded", "Failed", "Pending") else "missing"
+    if live.alive:
+        return "running"
+    if live.exit_signal:
+        return f"killed ({live.exit_signal})"
+    return "exited" if live.exit_status is None else f"exited ({live.exit_status})"
+
+
+def session_view(record: SessionRecord, live: Live | None) -> dict[str, Any]:
+    spec = record.spec or {}
+    return {
+        "id": record.id,
+        "project": record.project,
+        "kind": record.kind,
+        "name": record.worker or record.kind,
+        "issue": spec.get("issue"),
+        "phase": record.phase,
+        "reason": record.reason,
+        "message": record.message,
+        "agent": agent_state(record, live),
+        "restarts": record.restarts,
+        "runtime": record.runtime,
+        "pid": (live.pid if live and live.alive else None),
+        "exitCode": record.exit_code,
+        "branch": record.branch,
+        "workspace": record.workspace,
+        "restartPolicy": record.restart_policy,
+        "specHash": record.spec_hash,
+        "createdAt": iso(record.created_at),
+        "startedAt": iso(record.started_at),
+        "lastTransitionAt": iso(record.last_transition_at),
+        "nextRetryAt": iso(record.next_retry_at),
+        "terminatedAt": iso(record.terminated_at),
+    }
+
+
+def project_view(record: ProjectRecord, sessions: list[SessionRecord]) -> dict[str, Any]:
+    running = sum(1 for s in sessions if s.phase == "Running")
+    return {
+        "name": record.name,
+        "prefix": record.prefix,
+        "generation": record.generation,
+        "observedGeneration": record.observed_generation,
+        "sessions": len(sessions),
+        "running": running,
+        "source": record.source,
+        "suspended": bool(record.suspended),
+        "createdAt": iso(record.created_at),
+        "updatedAt": iso(record.updated_at),
+        "spec": record.spec,
+    }
+
+
+def event_view(event: EventRecord) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": iso(event.at),
+        "type": event.type,
+        "reason": event.reason,
+        "project": event.project,
+        "session": event.session,
+        "message": event.message,
+    }

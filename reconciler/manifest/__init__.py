@@ -1,0 +1,1 @@
+"""Manifests: the YAML documents users write to declare projects, orchestrators and workers."""

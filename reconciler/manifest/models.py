@@ -1,0 +1,144 @@
+"""Pydantic models of the `ao/v1` manifest (DESIGN §3). The JSON Schema is generated from them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+API_VERSION = "ao/v1"
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
+WORKER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+BRANCH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+
+
+class Preset(StrEnum):
+    CLAUDE_CODE = "claude-code"
+    CODEX = "codex"
+    AIDER = "aider"
+    OPENCODE = "opencode"
+    GEMINI = "gemini"
+    SHELL = "shell"
+    DEMO = "demo"
+
+
+class RestartPolicy(StrEnum):
+    ALWAYS = "Always"
+    ON_FAILURE = "OnFailure"
+    NEVER = "Never"
+
+
+class Runtime(StrEnum):
+    AUTO = "auto"
+    TMUX = "tmux"
+    ZELLIJ = "zellij"
+
+
+def _number_to_text(value: object) -> object:
+    # `issue: 123` is how people write issue numbers; keep it as text.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+IssueRef = Annotated[
+    str,
+    BeforeValidator(_number_to_text),
+    Field(min_length=1, max_length=200),
+    WithJsonSchema(
+        {"type": ["string", "integer", "null"], "description": "Issue number or key, e.g. 123 or PROJ-7."}
+    ),
+]
+
+
+EnvMap = Annotated[
+    dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": ENV_NAME_PATTERN},
+            "additionalProperties": {"type": "string"},
+        }
+    ),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
+
+
+class AgentSpec(_Strict):
+    """How to launch the agent: a preset, or an explicit argv."""
+
+    preset: Preset | None = Field(
+        default=None,
+        description="Agent preset: claude-code, codex, aider, opencode, gemini, shell or demo.",
+    )
+    command: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="Explicit argv (list of strings); used instead of the preset's command.",
+    )
+    env: EnvMap = Field(
+        default_factory=dict, description="Extra environment variables for the agent."
+    )
+
+
+class OrchestratorSpec(_Strict):
+    enabled: bool = Field(default=True, description="Run the project's canonical orchestrator session.")
+    rules: str | None = Field(default=None, description="Appended to the orchestrator's role prompt.")
+    agent: AgentSpec | None = Field(default=None, description="Overrides spec.agent for the orchestrator.")
+    restartPolicy: RestartPolicy = Field(
+        default=RestartPolicy.ALWAYS, description="The orchestrator is relaunched whenever it exits by default."
+    )
+
+
+class WorkerSpec(_Strict):
+    name: str = Field(pattern=WORKER_NAME_PATTERN, description="Stable key of the worker, unique in the project.")
+    issue: IssueRef | None = None
+    prompt: str | None = Field(default=None, max_length=20000, description="The worker's task.")
+    branch: str | None = Field(
+        default=None, pattern=BRANCH_PATTERN, max_length=200, description="Branch; default ao/<session-id>."
+    )
+    agent: AgentSpec | None = Field(default=None, description="Overrides spec.agent for this worker.")
+    restartPolicy: RestartPolicy | None = Field(
+        default=None, description="Overrides spec.restartPolicy for this worker."
+    )
+
+
+class ProjectSpec(_Strict):
+    repo: str = Field(min_length=1, description="Git repository; relative paths resolve against the manifest file.")
+    defaultBranch: str = Field(default="main", pattern=BRANCH_PATTERN, description="Branch worktrees start from.")
+    sessionPrefix: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Prefix of session IDs ({prefix}-orchestrator, {prefix}-{n}); default metadata.name.",
+    )
+    runtime: Runtime = Field(default=Runtime.AUTO, description="auto (zellij if installed, else tmux), tmux or zellij.")
+    agent: AgentSpec = Field(default_factory=AgentSpec, description="Default agent for every session.")
+    restartPolicy: RestartPolicy = Field(
+        default=RestartPolicy.ON_FAILURE, description="Restart policy of workers: Always, OnFailure or Never."
+    )
+    orchestrator: OrchestratorSpec = Field(default_factory=OrchestratorSpec)
+    workers: list[WorkerSpec] = Field(default_factory=list, description="Desired workers, one session each.")
+
+
+class Metadata(_Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="Project ID: lowercase letters, digits and dashes.")
+
+
+class ProjectManifest(_Strict):
+    """One `kind: Project` document."""
+
+    apiVersion: Literal["ao/v1"] = Field(description="Always ao/v1.")
+    kind: Literal["Project"]
+    metadata: Metadata
+    spec: ProjectSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def prefix(self) -> str:
+        return self.spec.sessionPrefix or self.metadata.name

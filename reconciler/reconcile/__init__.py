@@ -1,0 +1,1 @@
+"""Reconciliation: compute desired sessions, plan the difference with what runs, execute it."""

@@ -1,0 +1,338 @@
+"""The executor: carries out a plan against the runtime and writes the results to the registry.
+
+Three steps per pass, so that a crash at any point leaves a state the next pass completes:
+1. intent: one transaction records what is about to happen (new rows as Pending, reaps as
+   Terminating), so nothing is created that the registry does not know of;
+2. act: runtime calls, several at once (each is an independent tmux client);
+3. results: one transaction records phases, pids and events.
+A failing action never aborts the pass: it becomes a Failed or retried session with a reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import AoError
+from ..paths import DataDir
+from ..registry.records import Kind, Phase, SessionRecord
+from ..registry.store import Registry
+from ..runtime.base import Runtime
+from ..sessions.agents import PRESETS, display
+from . import backoff
+from .launch import LaunchError, Prepared, Team, prepare
+from .plan import Action, Verb, World
+
+LAST_LINES = 10
+PARALLEL_LAUNCHES = 4
+
+PAST_TENSE = {
+    Verb.CREATE: "created",
+    Verb.ADOPT: "adopted",
+    Verb.RELAUNCH: "relaunched",
+    Verb.RECREATE: "recreated",
+    Verb.BACKOFF: "backing off",
+    Verb.EXITED: "exited",
+    Verb.REAP: "reaped",
+    Verb.BLOCKED: "blocked",
+    Verb.WAIT: "waiting",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    ok: bool
+    summary: str  # e.g. "created", "relaunched", "failed"
+    detail: str = ""
+
+
+@dataclass
+class _Result:
+    """What one action's runtime step produced, before it is written down."""
+
+    changes: dict[str, Any] = field(default_factory=dict)
+    event: tuple[str, str, bool] | None = None  # (reason, message, warning)
+    outcome: str = ""
+    ok: bool = True
+    detail: str = ""
+
+
+def _last_lines(runtime: Runtime, action: Action) -> str:
+    if action.live is None:
+        return ""
+    try:
+        return runtime.capture(action.session_id, LAST_LINES)
+    except AoError:
+        return ""
+
+
+def _with_output(message: str, output: str) -> str:
+    if not output.strip():
+        return message
+    return message + "; last output:\n" + "\n".join(f"  {line}" for line in output.splitlines())
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "an unknown time"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class Executor:
+    def __init__(
+        self,
+        registry: Registry,
+        runtime: Runtime,
+        data_dir: DataDir,
+        *,
+        clock: Callable[[], float] = time.time,
+        parallel: int = PARALLEL_LAUNCHES,
+    ) -> None:
+        self.registry = registry
+        self.runtime = runtime
+        self.data_dir = data_dir
+        self.clock = clock
+        self.parallel = parallel
+
+    # ------------------------------------------------------------ pass
+
+    def execute(self, actions: Sequence[Action], world: World) -> list[Outcome]:
+        work = [a for a in actions if a.verb != Verb.WAIT]
+        if not work:
+            return [Outcome(a, True, PAST_TENSE[a.verb], a.reason) for a in actions]
+        teams = self._teams(actions, world)
+        self._write_intent(work)
+        # Reaps first (they free names), then launches; each group runs concurrently.
+        reaps = [a for a in work if a.verb == Verb.REAP]
+        others = [a for a in work if a.verb != Verb.REAP]
+        results: dict[int, _Result] = {}
+        for group in (reaps, others):
+            with ThreadPoolExecutor(max_workers=max(1, self.parallel)) as pool:
+                for action, result in zip(group, pool.map(lambda a: self._act(a, teams), group), strict=True):
+                    results[id(action)] = result
+        now = self.clock()
+        with self.registry.transaction():
+            for action in work:
+                self._write_result(action, results[id(action)], now)
+        outcomes = []
+        for action in actions:
+            result = results.get(id(action))
+            if result is None:
+                outcomes.append(Outcome(action, True, PAST_TENSE[action.verb], action.reason))
+            else:
+                outcomes.append(Outcome(action, result.ok, result.outcome, result.detail or action.reason))
+        return outcomes
+
+    def _teams(self, actions: Sequence[Action], world: World) -> dict[str, Team]:
+        """Per project: the orchestrator workers may talk to, and the worker list for its prompt."""
+        ids = {(r.project, r.worker): r.id for r in world.records if r.kind == Kind.WORKER}
+        ids.update({(a.project, a.worker): a.session_id for a in actions if a.kind == Kind.WORKER})
+        teams = {}
+        for project in world.desired:
+            lines = []
+            for worker in project.workers:
+                sid = ids.get((project.name, worker.worker), "(starting)")
+                task = (worker.spec.get("prompt") or "").strip().splitlines()
+                issue = f"issue {worker.issue}; " if worker.issue else ""
+                lines.append(f"`{sid}` ({worker.worker}): {issue}{task[0] if task else 'no task text'}")
+            teams[project.name] = Team(
+                orchestrator_id=project.orchestrator.orchestrator_id if project.orchestrator else None,
+                workers=tuple(lines),
+            )
+        return teams
+
+    # ------------------------------------------------------------ 1. intent
+
+    def _write_intent(self, work: Sequence[Action]) -> None:
+        now = self.clock()
+        with self.registry.transaction():
+            for action in work:
+                if action.verb in (Verb.CREATE, Verb.ADOPT, Verb.BLOCKED) and action.record is None:
+                    desired = action.desired
+                    assert desired is not None
+                    self.registry.save_session(
+                        SessionRecord(
+                            id=action.session_id,
+                            project=action.project,
+                            kind=action.kind,
+                            worker=action.worker,
+                            number=action.number,
+                            phase=Phase.PENDING,
+                            runtime=self.runtime.name,
+                            spec=dict(desired.spec),
+                            spec_hash=desired.spec_hash,
+                            restart_policy=desired.restart_policy,
+                            reason="Creating",
+                            message=action.reason,
+                            branch=desired.spec.get("branch"),
+                            created_at=now,
+                            last_transition_at=now,
+                            updated_at=now,
+                        )
+                    )
+                    if action.number is not None:
+                        self.registry.claim_number(desired.prefix, action.number)
+                elif action.verb == Verb.REAP and action.record is not None:
+                    self.registry.update_session(action.session_id, phase=Phase.TERMINATING, reason="Reaping",
+                                                 message=action.reason, last_transition_at=now)
+
+    # ------------------------------------------------------------ 2. act
+
+    def _launch(self, action: Action, teams: dict[str, Team], *, resume: bool) -> _Result:
+        desired = action.desired
+        assert desired is not None
+        try:
+            prepared = prepare(
+                desired, action.session_id, self.data_dir, owner=self.data_dir.owner_id,
+                resume=resume, team=teams.get(action.project, Team()),
+            )
+            exists = action.live is not None
+            pid = self.runtime.respawn(prepared.launch) if exists else self.runtime.create(prepared.launch)
+        except LaunchError as exc:
+            return self._launch_failed(action, exc.reason, exc.message)
+        except AoError as exc:
+            return self._launch_failed(action, "RuntimeError", str(exc))
+        return _Result(changes=_running(prepared, pid, self.clock(), self.runtime.name))
+
+    def _launch_failed(self, action: Action, reason: str, message: str) -> _Result:
+        record = action.record
+        step = (record.backoff_step if record else 0) + 1
+        retry_at = self.clock() + max(backoff.delay(step, f"{action.session_id}/launch/{step}"), backoff.BASE_SECONDS)
+        return _Result(
+            changes={"phase": Phase.FAILED, "reason": reason, "message": message, "pid": None,
+                     "next_retry_at": retry_at, "backoff_step": step},
+            event=(reason, f"cannot start {action.session_id}: {message}", True),
+            outcome="failed", ok=False, detail=message,
+        )
+
+    def _act(self, action: Action, teams: dict[str, Team]) -> _Result:
+        verb, sid = action.verb, action.session_id
+        if verb == Verb.CREATE:
+            result = self._launch(action, teams, resume=False)
+            if result.ok:
+                result.event = ("Created", f"started {sid}: {action.reason}", False)
+                result.outcome = "created"
+            return result
+        if verb == Verb.RECREATE:
+            result = self._launch(action, teams, resume=False)
+            if result.ok:
+                result.changes.update(spec=dict(action.desired.spec), spec_hash=action.desired.spec_hash,  # type: ignore[union-attr]
+                                      backoff_step=0, quick_failures=0)
+                result.event = ("Recreated", f"restarted {sid} with its new spec: {action.reason}", False)
+                result.outcome = "recreated"
+            return result
+        if verb == Verb.RELAUNCH:
+            output = _last_lines(self.runtime, action) if action.live and not action.live.alive else ""
+            preset = PRESETS.get((action.desired.spec["agent"].get("preset") or "")) if action.desired else None
+            resume = bool(preset and preset.resumes and not action.desired.spec["agent"].get("command"))  # type: ignore[union-attr]
+            result = self._launch(action, teams, resume=resume)
+            if result.ok:
+                record = action.record
+                restarts = (record.restarts if record else 0) + 1
+                uptime = _uptime(action)
+                result.changes.update(restarts=restarts, backoff_step=action.backoff_step,
+                                      quick_failures=action.quick_failures, **_exit_fields(action))
+                message = f"relaunched {sid} (restart {restarts}): {action.reason}; it had run {_duration(uptime)}"
+                result.event = ("Relaunched", _with_output(message, output), True)
+                result.outcome = "relaunched"
+            return result
+        if verb == Verb.BACKOFF:
+            output = _last_lines(self.runtime, action)
+            crash_loop = action.phase == Phase.CRASH_LOOP
+            reason = "CrashLoopBackOff" if crash_loop else "BackOff"
+            return _Result(
+                changes={"phase": action.phase, "reason": reason, "message": action.reason,
+                         "next_retry_at": action.retry_at, "backoff_step": action.backoff_step,
+                         "quick_failures": action.quick_failures, **_exit_fields(action)},
+                event=(reason, _with_output(f"{sid}: {action.reason}", output), True),
+                outcome="crash-looping" if crash_loop else "backing off", detail=action.reason,
+            )
+        if verb == Verb.EXITED:
+            output = _last_lines(self.runtime, action)
+            succeeded = action.phase == Phase.SUCCEEDED
+            return _Result(
+                changes={"phase": action.phase, "reason": "Completed" if succeeded else "Error",
+                         "message": action.reason, "next_retry_at": None, **_exit_fields(action)},
+                event=("Completed" if succeeded else "Failed", _with_output(f"{sid}: {action.reason}", output),
+                       not succeeded),
+                outcome="succeeded" if succeeded else "failed",
+            )
+        if verb == Verb.ADOPT:
+            live = action.live
+            changes = {"phase": Phase.RUNNING, "reason": "Adopted", "message": action.reason,
+                       "pid": live.pid if live else None, "next_retry_at": None}
+            if action.desired is not None:
+                changes.update(spec=dict(action.desired.spec), spec_hash=action.desired.spec_hash)
+            if action.record is None or action.record.started_at is None:
+                changes["started_at"] = self.clock()
+            return _Result(changes=changes, event=("Adopted", f"{sid}: {action.reason}", False), outcome="adopted")
+        if verb == Verb.REAP:
+            try:
+                if action.live is not None:
+                    self.runtime.kill(sid)
+            except AoError as exc:
+                return _Result(event=("ReapFailed", f"cannot stop {sid}: {exc}", True), outcome="failed",
+                               ok=False, detail=str(exc))
+            changes = {"phase": Phase.TERMINATED, "reason": "Reaped", "message": action.reason,
+                       "pid": None, "next_retry_at": None, "terminated_at": self.clock()}
+            return _Result(changes=changes if action.record else {},
+                           event=("Reaped", f"stopped {sid}: {action.reason}", False), outcome="reaped")
+        if verb == Verb.BLOCKED:
+            return _Result(changes={"phase": Phase.PENDING, "reason": "NameTaken", "message": action.reason},
+                           event=("NameTaken", action.reason, True), outcome="blocked", ok=False,
+                           detail=action.reason)
+        raise AssertionError(f"unhandled verb {verb}")
+
+    # ------------------------------------------------------------ 3. results
+
+    def _write_result(self, action: Action, result: _Result, now: float) -> None:
+        changes = dict(result.changes)
+        has_row = action.record is not None or action.verb in (Verb.CREATE, Verb.ADOPT, Verb.BLOCKED)
+        if changes and has_row:
+            before = action.record.phase if action.record else Phase.PENDING
+            if changes.get("phase", before) != before:
+                changes["last_transition_at"] = now
+            self.registry.update_session(action.session_id, **changes)
+        if result.event:
+            reason, message, warning = result.event
+            self.registry.add_event(reason, message, project=action.project or None,
+                                    session=action.session_id, warning=warning, at=now)
+
+
+def _uptime(action: Action) -> float | None:
+    record, live = action.record, action.live
+    if record is None or record.started_at is None:
+        return None
+    ended = live.dead_at if live is not None and live.dead_at else time.time()
+    return max(0.0, ended - record.started_at)
+
+
+def _exit_fields(action: Action) -> dict[str, Any]:
+    live = action.live
+    if live is None or live.alive:
+        return {}
+    return {"exit_code": live.exit_status, "exit_signal": live.exit_signal}
+
+
+def _running(prepared: Prepared, pid: int | None, now: float, runtime: str) -> dict[str, Any]:
+    return {
+        "phase": Phase.RUNNING,
+        "reason": "Started",
+        "message": display(prepared.args),
+        "pid": pid,
+        "started_at": now,
+        "next_retry_at": None,
+        "argv": list(prepared.launch.argv),
+        "workspace": prepared.workspace,
+        "branch": prepared.branch,
+        "runtime": runtime,
+    }

@@ -1,0 +1,89 @@
+"""Prepare one launch: workspace, prompt files, environment and argv, checked before starting."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..paths import DataDir
+from .desired import DesiredSession
+from ..runtime.base import Launch, Stamp
+from ..sessions.agents import Arg, agent_args, expand
+from ..sessions.env import session_env
+from ..sessions.prompts import SessionFacts, write_prompts
+
+
+class LaunchError(Exception):
+    """The session cannot be started as declared; `reason` is a short CamelCase word."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Team:
+    """What a session's prompt says about the others in its project."""
+
+    orchestrator_id: str | None = None  # declared and not terminated
+    workers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    launch: Launch
+    args: list[Arg]
+    workspace: str
+    branch: str | None
+
+
+def prepare(
+    desired: DesiredSession,
+    session_id: str,
+    data_dir: DataDir,
+    *,
+    owner: str,
+    resume: bool,
+    team: Team,
+) -> Prepared:
+    spec = desired.spec
+    workspace = Path(spec["repo"])
+    if not workspace.is_dir():
+        raise LaunchError("RepoMissing", f"repository {workspace} does not exist; fix spec.repo")
+    facts = SessionFacts(
+        session_id=session_id,
+        project=desired.project,
+        kind=desired.kind,
+        workspace=str(workspace),
+        branch=spec.get("branch") or "(the repository's current branch)",
+        default_branch=spec.get("defaultBranch") or "main",
+        issue=spec.get("issue"),
+        task=spec.get("prompt"),
+        orchestrator_id=team.orchestrator_id if desired.kind == "worker" else None,
+        rules=spec.get("rules"),
+        workers=team.workers,
+    )
+    files = write_prompts(data_dir.session_dir(session_id), facts)
+    agent = spec["agent"]
+    env = session_env(
+        session_id=session_id,
+        project=desired.project,
+        issue=spec.get("issue"),
+        data_dir=data_dir.root,
+        orchestrator_id=desired.orchestrator_id,
+        prompt_file=files.combined,
+        user_env=agent.get("env") or {},
+    )
+    args = agent_args(agent, files, resume=resume)
+    program = str(args[0])
+    path = dict(env)["PATH"]
+    if not shutil.which(program, path=path):
+        raise LaunchError(
+            "AgentNotFound",
+            f"agent command {program!r} was not found on PATH; install it or change spec.agent",
+        )
+    stamp = Stamp(owner, desired.project, desired.kind, desired.worker or "", desired.spec_hash)
+    launch = Launch(session_id, expand(args), str(workspace), env, stamp)
+    return Prepared(launch, args, str(workspace), spec.get("branch"))

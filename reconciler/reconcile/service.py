@@ -1,0 +1,254 @@
+"""ao's operations (apply, delete, reconcile), shared by the CLI and any other front end.
+
+Every operation that changes desired state or sessions runs under the data dir's pass lock, so
+two `ao apply` runs, a controller and a CLI call never interleave their passes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+from ..manifest.loader import LoadedProject, ManifestError, ManifestIssue, prefix_collision
+from ..paths import DataDir
+from ..registry.records import ProjectRecord, SessionRecord, WorkerRecord
+from ..registry.store import Registry
+from ..runtime.base import Live, Runtime
+from ..runtime.tmux import TmuxRuntime
+from .desired import desired_projects, spec_hash
+from .execute import PAST_TENSE, Executor, Outcome
+from .lock import pass_lock
+from .plan import Action, World, plan
+
+MANIFEST_OWNER = "manifest"
+
+
+@dataclass(frozen=True)
+class ProjectChange:
+    name: str
+    status: str  # created | configured | unchanged | deleted
+
+
+@dataclass
+class PassReport:
+    actions: list[Action] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # in-scope session IDs with nothing to do
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+
+@dataclass
+class ApplyReport:
+    projects: list[ProjectChange]
+    reconcile: PassReport
+
+    @property
+    def changed(self) -> bool:
+        return any(p.status != "unchanged" for p in self.projects) or any(
+            a.verb != "wait" for a in self.reconcile.actions
+        )
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+class Ao:
+    def __init__(self, data_dir: DataDir, *, runtime: Runtime | None = None,
+                 clock: Callable[[], float] = time.time, on_wait: Callable[[str], None] = _stderr) -> None:
+        self.data_dir = data_dir
+        self._runtime = runtime
+        self.clock = clock
+        self.on_wait = on_wait
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry.open(self.data_dir.ensure().db_path)
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = TmuxRuntime(self.data_dir.tmux_socket, self.data_dir.tmux_config)
+        return self._runtime
+
+    def lock(self):  # type: ignore[no-untyped-def]
+        return pass_lock(self.data_dir.ensure().lock_path, on_wait=self.on_wait)
+
+    def observe(self) -> dict[str, Live]:
+        return self.runtime.observe()
+
+    # ------------------------------------------------------------ reconcile
+
+    def _pass(
+        self,
+        projects: Sequence[ProjectRecord],
+        workers: Sequence[WorkerRecord],
+        scope: frozenset[str] | None,
+        *,
+        dry_run: bool,
+    ) -> PassReport:
+        observed = self.runtime.observe()
+        records = self.registry.sessions()
+        prefixes = {p.prefix for p in projects}
+        world = World(
+            desired=tuple(desired_projects(projects, workers)),
+            records=tuple(records),
+            observed=observed,
+            counters={prefix: self.registry.next_number(prefix) for prefix in prefixes},
+            owner=self.data_dir.owner_id,
+            now=self.clock(),
+            scope=scope,
+            deleted=frozenset(p.name for p in projects if p.deleted),
+        )
+        actions = plan(world)
+        touched = {a.session_id for a in actions}
+        unchanged = [r.id for r in records if r.id not in touched and (scope is None or r.project in scope)]
+        report = PassReport(actions=actions, unchanged=unchanged, dry_run=dry_run)
+        if not dry_run:
+            report.outcomes = Executor(self.registry, self.runtime, self.data_dir, clock=self.clock).execute(
+                actions, world
+            )
+            with self.registry.transaction():
+                for project in projects:
+                    if (scope is None or project.name in scope) and not project.deleted:
+                        self.registry.update_project(project.name, observed_generation=project.generation)
+        return report
+
+    def reconcile(self, scope: Iterable[str] | None = None, *, dry_run: bool = False) -> PassReport:
+        with self.lock():
+            names = frozenset(scope) if scope is not None else None
+            return self._pass(self.registry.projects(include_deleted=True), self.registry.workers(), names,
+                              dry_run=dry_run)
+
+    # ------------------------------------------------------------ apply
+
+    def _check_prefixes(self, loaded: Sequence[LoadedProject]) -> None:
+        issues: list[ManifestIssue] = []
+        applying = {p.name for p in loaded}
+        taken = {p.prefix: p for p in self.registry.projects() if p.name not in applying}
+        for project in loaded:
+            other = taken.get(project.manifest.prefix)
+            if other is not None:
+                issues.append(prefix_collision(project, other.name, f"applied from {other.source or 'the registry'}"))
+        if issues:
+            raise ManifestError(issues)
+
+    def _merge(
+        self, loaded: Sequence[LoadedProject], existing: dict[str, ProjectRecord], workers: list[WorkerRecord]
+    ) -> tuple[list[ProjectChange], list[ProjectRecord], list[WorkerRecord]]:
+        """New project and worker rows after applying `loaded` (pure; nothing is written)."""
+        now = self.clock()
+        changes: list[ProjectChange] = []
+        new_projects = {name: record for name, record in existing.items()}
+        kept = [w for w in workers if w.project not in {p.name for p in loaded} or w.owner != MANIFEST_OWNER]
+        new_workers = list(kept)
+        for project in loaded:
+            spec = project.manifest.spec.model_dump(mode="json")
+            spec["repo"] = str(project.repo_path())
+            declared = spec.pop("workers")
+            digest = spec_hash({**spec, "workers": declared})
+            old = existing.get(project.name)
+            if old is None or old.deleted:
+                status = "created"
+            else:
+                status = "configured" if old.spec_hash != digest else "unchanged"
+            generation = (old.generation if old else 0) + (status != "unchanged")
+            new_projects[project.name] = ProjectRecord(
+                name=project.name,
+                prefix=project.manifest.prefix,
+                spec=spec,
+                spec_hash=digest,
+                generation=generation,
+                observed_generation=old.observed_generation if old else 0,
+                source=project.source if project.source.startswith("<") else str(Path(project.source).resolve()),
+                suspended=old.suspended if old and not old.deleted else 0,
+                deleted=0,
+                created_at=old.created_at if old and not old.deleted else now,
+                updated_at=now,
+            )
+            names = {w["name"] for w in declared}
+            # A manifest takes over a worker of the same name that `ao spawn` added (DESIGN §5).
+            new_workers = [w for w in new_workers if not (w.project == project.name and w.name in names)]
+            previous = {w.name: w for w in workers if w.project == project.name}
+            for position, worker in enumerate(declared):
+                before = previous.get(worker["name"])
+                new_workers.append(
+                    WorkerRecord(project=project.name, name=worker["name"], owner=MANIFEST_OWNER, spec=worker,
+                                 position=position, created_at=before.created_at if before else now)
+                )
+            changes.append(ProjectChange(project.name, status))
+        return changes, list(new_projects.values()), new_workers
+
+    def apply(self, loaded: Sequence[LoadedProject], *, dry_run: bool = False) -> ApplyReport:
+        with self.lock():
+            self._check_prefixes(loaded)
+            existing = {p.name: p for p in self.registry.projects(include_deleted=True)}
+            workers = self.registry.workers()
+            changes, projects, new_workers = self._merge(loaded, existing, workers)
+            if not dry_run:
+                self._write_desired(loaded, projects, workers, new_workers, changes)
+            scope = frozenset(p.name for p in loaded)
+            report = self._pass(projects, new_workers, scope, dry_run=dry_run)
+            return ApplyReport(changes, report)
+
+    def _write_desired(self, loaded: Sequence[LoadedProject], projects: list[ProjectRecord],
+                       before: list[WorkerRecord], after: list[WorkerRecord], changes: list[ProjectChange]) -> None:
+        names = {p.name for p in loaded}
+        status = {c.name: c.status for c in changes}
+        with self.registry.transaction():
+            for record in projects:
+                if record.name in names:
+                    self.registry.save_project(record)
+                    if status[record.name] != "unchanged":
+                        self.registry.add_event(
+                            "Applied", f"project {record.name} {status[record.name]} (generation {record.generation}) "
+                            f"from {record.source}", project=record.name,
+                        )
+            keep = {(w.project, w.name) for w in after}
+            for worker in before:
+                if worker.project in names and (worker.project, worker.name) not in keep:
+                    self.registry.delete_worker(worker.project, worker.name)
+            for worker in after:
+                if worker.project in names:
+                    self.registry.save_worker(worker)
+
+    # ------------------------------------------------------------ delete
+
+    def delete_projects(self, names: Sequence[str], *, dry_run: bool = False) -> ApplyReport:
+        with self.lock():
+            existing = {p.name: p for p in self.registry.projects(include_deleted=True)}
+            missing = [n for n in names if n not in existing or existing[n].deleted]
+            if missing:
+                from ..errors import NotFound
+
+                raise NotFound(f"no project named {', '.join(missing)}", hint="see `ao get projects`")
+            projects = [replace(p, deleted=1) if p.name in names else p for p in existing.values()]
+            workers = [w for w in self.registry.workers() if w.project not in names]
+            if not dry_run:
+                with self.registry.transaction():
+                    for name in names:
+                        self.registry.update_project(name, deleted=1)
+                        for worker in self.registry.workers(name):
+                            self.registry.delete_worker(name, worker.name)
+                        self.registry.add_event("Deleted", f"project {name} deleted; reaping its sessions",
+                                                project=name)
+            report = self._pass(projects, workers, frozenset(names), dry_run=dry_run)
+            return ApplyReport([ProjectChange(n, "deleted") for n in names], report)
+
+    # ------------------------------------------------------------ reads
+
+    def sessions(self, project: str | None = None, *, include_terminated: bool = False) -> list[SessionRecord]:
+        return self.registry.sessions(project=project, include_terminated=include_terminated)
+
+
+def describe_action(action: Action, *, dry_run: bool) -> str:
+    verb = PAST_TENSE[action.verb]
+    return f"{verb} (dry run)" if dry_run else verb

@@ -1,0 +1,99 @@
+"""Schema of the registry as ordered, named migrations (never edit one that has shipped)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("ao")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["projects"].create(
+        {
+            "name": str,
+            "prefix": str,
+            "spec": str,  # resolved spec as JSON (repo path absolute)
+            "spec_hash": str,
+            "generation": int,
+            "observed_generation": int,
+            "source": str,  # manifest file the project was last applied from
+            "suspended": int,
+            "deleted": int,
+            "created_at": float,
+            "updated_at": float,
+        },
+        pk="name",
+        not_null={"prefix", "spec", "spec_hash", "generation", "observed_generation", "suspended", "deleted"},
+        defaults={"observed_generation": 0, "suspended": 0, "deleted": 0},
+        strict=True,
+    )
+    # Worker numbers are counted per session prefix, so an ID is never handed out twice,
+    # even when a deleted project's prefix is reused by a new project.
+    db["counters"].create({"prefix": str, "next_number": int}, pk="prefix", not_null={"next_number"}, strict=True)
+    db["workers"].create(
+        {
+            "project": str,
+            "name": str,
+            "owner": str,  # "manifest", "spawn" or "api": who may prune it (DESIGN §5)
+            "spec": str,
+            "position": int,
+            "created_at": float,
+        },
+        pk=("project", "name"),
+        not_null={"owner", "spec", "position"},
+        strict=True,
+    )
+    db["sessions"].create(
+        {
+            "id": str,
+            "project": str,
+            "kind": str,
+            "worker": str,
+            "number": int,
+            "runtime": str,
+            "spec": str,
+            "spec_hash": str,
+            "restart_policy": str,
+            "phase": str,
+            "reason": str,
+            "message": str,
+            "restarts": int,
+            "exit_code": int,
+            "exit_signal": int,
+            "backoff_step": int,
+            "quick_failures": int,
+            "next_retry_at": float,
+            "started_at": float,
+            "pid": int,
+            "branch": str,
+            "workspace": str,
+            "argv": str,
+            "created_at": float,
+            "last_transition_at": float,
+            "terminated_at": float,
+            "updated_at": float,
+        },
+        pk="id",
+        not_null={"project", "kind", "phase", "restarts", "backoff_step", "quick_failures"},
+        defaults={"restarts": 0, "backoff_step": 0, "quick_failures": 0},
+        strict=True,
+    )
+    db["sessions"].create_index(["project", "phase"])
+    db["events"].create(
+        {
+            "id": int,
+            "at": float,
+            "project": str,
+            "session": str,
+            "type": str,  # Normal or Warning
+            "reason": str,
+            "message": str,
+        },
+        pk="id",
+        not_null={"at", "type", "reason", "message"},
+        strict=True,
+    )
+    db["events"].create_index(["project", "id"])
+    db["events"].create_index(["session", "id"])

@@ -1,0 +1,188 @@
+"""Registry: typed access to `ao.db` (WAL, busy timeout, migrations, short IMMEDIATE transactions)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from .migrations import migrations
+from .records import EventRecord, Phase, ProjectRecord, SessionRecord, WorkerRecord
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+class Registry:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    def open(cls, path: Path) -> Registry:
+        """Open (creating if needed) and migrate the registry at `path`."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = Database(connect(path), execute_plugins=False)
+        registry = cls(db)
+        if migrations.pending(db):
+            with registry.transaction():
+                # pending() is checked again under the write lock: another process may have
+                # migrated in the meantime.
+                migrations.apply(db)
+        return registry
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def schema_version(self) -> int:
+        return len(migrations.applied(self.db))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Registry]:
+        """One short write transaction; BEGIN IMMEDIATE takes the write lock up front."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield self
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.db.query(sql, list(params))]
+
+    # ------------------------------------------------------------ projects
+
+    def projects(self, *, include_deleted: bool = False) -> list[ProjectRecord]:
+        where = "" if include_deleted else "where deleted = 0"
+        return [ProjectRecord.from_row(r) for r in self._rows(f"select * from projects {where} order by name")]
+
+    def project(self, name: str) -> ProjectRecord | None:
+        rows = self._rows("select * from projects where name = ?", [name])
+        return ProjectRecord.from_row(rows[0]) if rows else None
+
+    def save_project(self, record: ProjectRecord) -> None:
+        self.db["projects"].upsert(record.to_row(), pk="name")
+
+    def update_project(self, name: str, **changes: Any) -> None:
+        self.db["projects"].update(name, {**changes, "updated_at": time.time()})
+
+    # ------------------------------------------------------------ workers
+
+    def workers(self, project: str | None = None) -> list[WorkerRecord]:
+        if project is None:
+            rows = self._rows("select * from workers order by project, position")
+        else:
+            rows = self._rows("select * from workers where project = ? order by position", [project])
+        return [WorkerRecord.from_row(r) for r in rows]
+
+    def save_worker(self, record: WorkerRecord) -> None:
+        self.db["workers"].upsert(record.to_row(), pk=("project", "name"))
+
+    def delete_worker(self, project: str, name: str) -> None:
+        self.db.execute("delete from workers where project = ? and name = ?", [project, name])
+
+    # ------------------------------------------------------------ counters
+
+    def next_number(self, prefix: str) -> int:
+        rows = self._rows("select next_number from counters where prefix = ?", [prefix])
+        return rows[0]["next_number"] if rows else 1
+
+    def claim_number(self, prefix: str, number: int) -> None:
+        """Record that `number` is taken: the counter only ever moves forward."""
+        self.db.execute(
+            "insert into counters (prefix, next_number) values (?, ?) "
+            "on conflict(prefix) do update set next_number = max(next_number, excluded.next_number)",
+            [prefix, number + 1],
+        )
+
+    # ------------------------------------------------------------ sessions
+
+    def sessions(
+        self, *, project: str | None = None, include_terminated: bool = False
+    ) -> list[SessionRecord]:
+        clauses, params = [], []
+        if project is not None:
+            clauses.append("project = ?")
+            params.append(project)
+        if not include_terminated:
+            clauses.append("phase != ?")
+            params.append(Phase.TERMINATED.value)
+        where = f"where {' and '.join(clauses)}" if clauses else ""
+        rows = self._rows(
+            f"select * from sessions {where} order by project, kind = 'worker', number, id", params
+        )
+        return [SessionRecord.from_row(r) for r in rows]
+
+    def session(self, session_id: str) -> SessionRecord | None:
+        rows = self._rows("select * from sessions where id = ?", [session_id])
+        return SessionRecord.from_row(rows[0]) if rows else None
+
+    def save_session(self, record: SessionRecord) -> None:
+        self.db["sessions"].upsert(record.to_row(), pk="id")
+
+    def update_session(self, session_id: str, **changes: Any) -> None:
+        for key in ("spec", "argv"):
+            if key in changes and changes[key] is not None and not isinstance(changes[key], str):
+                changes[key] = json.dumps(changes[key], sort_keys=True)
+        self.db["sessions"].update(session_id, {**changes, "updated_at": time.time()})
+
+    # ------------------------------------------------------------ events
+
+    def add_event(
+        self,
+        reason: str,
+        message: str,
+        *,
+        project: str | None = None,
+        session: str | None = None,
+        warning: bool = False,
+        at: float | None = None,
+    ) -> None:
+        self.db["events"].insert(
+            {
+                "at": at or time.time(),
+                "project": project,
+                "session": session,
+                "type": "Warning" if warning else "Normal",
+                "reason": reason,
+                "message": message,
+            }
+        )
+
+    def events(
+        self,
+        *,
+        project: str | None = None,
+        session: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        clauses, params = ["id > ?"], [after_id]
+        if project is not None:
+            clauses.append("project = ?")
+            params.append(project)
+        if session is not None:
+            clauses.append("session = ?")
+            params.append(session)
+        sql = f"select * from events where {' and '.join(clauses)} order by id desc"
+        if limit:
+            sql += f" limit {int(limit)}"
+        rows = self._rows(sql, params)
+        return [EventRecord.from_row(r) for r in reversed(rows)]

@@ -1,0 +1,72 @@
+"""The runtime protocol (DESIGN §6) and the values that cross it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What ao writes on every session it creates, so it can recognise its own after a crash."""
+
+    owner: str
+    project: str
+    kind: str
+    worker: str
+    spec_hash: str
+
+
+@dataclass(frozen=True)
+class Live:
+    """One session as the runtime sees it right now. A live session does not mean a live agent."""
+
+    session_id: str
+    alive: bool  # the agent process (the pane's process) is running
+    pid: int | None = None
+    exit_status: int | None = None  # None while alive, or when the status is unknown
+    exit_signal: int | None = None
+    dead_at: float | None = None
+    stamp: Stamp | None = None
+
+    def owned_by(self, owner: str) -> bool:
+        return self.stamp is not None and self.stamp.owner == owner
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything needed to start an agent: argv (never a shell string), cwd, env, stamp."""
+
+    session_id: str
+    argv: tuple[str, ...]
+    cwd: str
+    env: tuple[tuple[str, str], ...]
+    stamp: Stamp
+
+
+class Runtime(Protocol):
+    name: str
+
+    def observe(self) -> dict[str, Live]:
+        """Every session of this runtime's private server, in one call."""
+        ...
+
+    def create(self, launch: Launch) -> int | None:
+        """Start a new session running the agent; returns the agent's pid when known."""
+        ...
+
+    def respawn(self, launch: Launch) -> int | None:
+        """Replace the session's agent in place (same session, new process)."""
+        ...
+
+    def kill(self, session_id: str) -> None:
+        """Remove the session; a session that is already gone is not an error."""
+        ...
+
+    def capture(self, session_id: str, lines: int) -> str:
+        """The last `lines` lines of the session's screen and scrollback."""
+        ...
+
+    def attach_argv(self, session_id: str) -> list[str]:
+        """The command a user runs to attach a terminal to the session."""
+        ...

@@ -1,0 +1,75 @@
+"""An in-memory runtime for unit tests of the planner and executor. Never used by `ao` itself."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+
+from ..errors import RuntimeFailure
+from .base import Launch, Live
+
+_pids = itertools.count(1000)
+
+
+@dataclass
+class MemorySession:
+    launch: Launch
+    live: Live
+    output: list[str] = field(default_factory=list)
+    launches: int = 1
+
+
+class MemoryRuntime:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, MemorySession] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def observe(self) -> dict[str, Live]:
+        self.calls.append(("observe", ""))
+        return {sid: s.live for sid, s in self.sessions.items()}
+
+    def _start(self, launch: Launch) -> Live:
+        return Live(launch.session_id, alive=True, pid=next(_pids), stamp=launch.stamp)
+
+    def create(self, launch: Launch) -> int | None:
+        self.calls.append(("create", launch.session_id))
+        if launch.session_id in self.sessions:
+            raise RuntimeFailure(f"duplicate session: {launch.session_id}")
+        self.sessions[launch.session_id] = MemorySession(launch, self._start(launch))
+        return self.sessions[launch.session_id].live.pid
+
+    def respawn(self, launch: Launch) -> int | None:
+        self.calls.append(("respawn", launch.session_id))
+        session = self.sessions.get(launch.session_id)
+        if session is None:
+            raise RuntimeFailure(f"can't find session: {launch.session_id}")
+        session.launch, session.live = launch, self._start(launch)
+        session.launches += 1
+        return session.live.pid
+
+    def kill(self, session_id: str) -> None:
+        self.calls.append(("kill", session_id))
+        self.sessions.pop(session_id, None)
+
+    def capture(self, session_id: str, lines: int) -> str:
+        if session_id not in self.sessions:
+            raise RuntimeFailure(f"can't find session: {session_id}")
+        return "\n".join(self.sessions[session_id].output[-lines:])
+
+    def attach_argv(self, session_id: str) -> list[str]:
+        return ["true", session_id]
+
+    # ------------------------------------------------------------ test controls
+
+    def exit(self, session_id: str, status: int | None = 0, *, signal: int | None = None, at: float | None = None) -> None:
+        """Make the agent of `session_id` exit, as a crash or a clean finish would."""
+        session = self.sessions[session_id]
+        session.live = replace(session.live, alive=False, exit_status=status, exit_signal=signal, dead_at=at)
+
+    def add_foreign(self, live: Live) -> None:
+        """A session ao did not create (no stamp, or another owner's)."""
+        self.sessions[live.session_id] = MemorySession(
+            Launch(live.session_id, ("true",), "/", (), live.stamp), live  # type: ignore[arg-type]
+        )

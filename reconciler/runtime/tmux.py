@@ -1,0 +1,213 @@
+"""tmux runtime: one private server per data dir, every call through `TmuxRuntime.run`.
+
+Facts this relies on (see tmux-facts.md): `remain-on-exit on` in the server's own config keeps a
+dead agent's pane with its exit status; `list-panes -a -F` observes every session in one call;
+`=name` targets match exactly (plain names are prefix-matched); user options (`@ao-*`) carry
+the ownership stamp and survive `respawn-pane`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import RuntimeFailure, RuntimeMissing
+from .base import Launch, Live, Stamp
+
+SEPARATOR = "\x1f"
+TIMEOUT_SECONDS = 15
+CONFIG = """\
+# Written by ao for its private tmux server; changes here are overwritten.
+# An agent that exits leaves a dead pane holding its exit status.
+set -g remain-on-exit on
+set -g history-limit 50000
+set -g default-size 200x50
+set -g base-index 0
+set -g status-left-length 40
+set -g status-left "[ao #S] "
+"""
+STAMP_OPTIONS = ("@ao-owner", "@ao-project", "@ao-kind", "@ao-worker", "@ao-spec")
+# Fields of one `list-panes -a` line, in order; parsed with a strict zip.
+FIELDS = (
+    "session_name",
+    "pane_pid",
+    "pane_dead",
+    "pane_dead_status",
+    "pane_dead_signal",
+    "pane_dead_time",
+    *STAMP_OPTIONS,
+)
+FORMAT = SEPARATOR.join(f"#{{{name}}}" for name in FIELDS)
+_NO_SERVER = re.compile(r"no server running|error connecting to|No such file or directory")
+# Variables of the calling environment that must not leak into the server and its agents.
+_PRIVATE_ENV = re.compile(r"^(AO_|TMUX$|TMUX_PANE$)")
+INSTALL_HINT = "install it with `apt-get install tmux` (Debian/Ubuntu) or `brew install tmux` (macOS)"
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def tmux_binary() -> str:
+    found = shutil.which("tmux")
+    if not found:
+        raise RuntimeMissing("tmux is not installed", hint=INSTALL_HINT)
+    return found
+
+
+def tmux_version(binary: str | None = None) -> str:
+    out = subprocess.run([binary or tmux_binary(), "-V"], capture_output=True, text=True, check=False)
+    return out.stdout.strip().removeprefix("tmux ")
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.strip().lstrip("-").isdigit() else None
+
+
+def exact(session_id: str) -> str:
+    """Pane target of a session's active pane, matched exactly (never by prefix)."""
+    return f"={session_id}:"
+
+
+class TmuxRuntime:
+    name = "tmux"
+
+    def __init__(self, socket: Path, config: Path, *, binary: str | None = None) -> None:
+        self.socket = socket
+        self.config = config
+        self._binary = binary
+        self._env = {k: v for k, v in os.environ.items() if not _PRIVATE_ENV.match(k)}
+
+    @property
+    def binary(self) -> str:
+        if self._binary is None:
+            self._binary = tmux_binary()
+        return self._binary
+
+    def _ensure_config(self) -> None:
+        try:
+            if self.config.read_text() == CONFIG:
+                return
+        except FileNotFoundError:
+            pass
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(CONFIG)
+        self.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def run(self, *args: str, input: str | None = None, check: bool = True) -> Result:
+        """Run one tmux command (or `;`-joined sequence) against ao's private server."""
+        argv = [self.binary, "-S", str(self.socket), "-f", str(self.config), *args]
+        try:
+            proc = subprocess.run(
+                argv, input=input, capture_output=True, text=True, errors="backslashreplace",
+                env=self._env, timeout=TIMEOUT_SECONDS, check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeFailure(f"tmux {args[0]} did not answer within {TIMEOUT_SECONDS}s") from exc
+        result = Result(proc.returncode, proc.stdout, proc.stderr.strip())
+        if check and result.returncode != 0:
+            raise RuntimeFailure(f"tmux {args[0]} failed: {result.stderr or f'exit {result.returncode}'}")
+        return result
+
+    # ------------------------------------------------------------ observe
+
+    def observe(self) -> dict[str, Live]:
+        result = self.run("list-panes", "-a", "-F", FORMAT, check=False)
+        if result.returncode != 0:
+            if _NO_SERVER.search(result.stderr):
+                return {}  # no server yet: truly no sessions
+            raise RuntimeFailure(f"cannot observe tmux sessions: {result.stderr}")
+        sessions: dict[str, Live] = {}
+        for line in result.stdout.splitlines():
+            row = dict(zip(FIELDS, line.split(SEPARATOR), strict=True))
+            name = row["session_name"]
+            if name in sessions:
+                continue  # a user split the window; the first pane is the agent's
+            dead = row["pane_dead"] == "1"
+            owner = row["@ao-owner"]
+            stamp = (
+                Stamp(owner, row["@ao-project"], row["@ao-kind"], row["@ao-worker"], row["@ao-spec"])
+                if owner
+                else None
+            )
+            sessions[name] = Live(
+                session_id=name,
+                alive=not dead,
+                pid=_int(row["pane_pid"]),
+                exit_status=_int(row["pane_dead_status"]) if dead else None,
+                exit_signal=_int(row["pane_dead_signal"]) if dead else None,
+                dead_at=float(row["pane_dead_time"]) if dead and _int(row["pane_dead_time"]) else None,
+                stamp=stamp,
+            )
+        return sessions
+
+    # ------------------------------------------------------------ lifecycle
+
+    @staticmethod
+    def _argv(argv: tuple[str, ...]) -> list[str]:
+        # tmux hands a single argument to `sh -c`; a fixed wrapper keeps it an exec, not a shell line.
+        return ["/bin/sh", "-c", 'exec "$0" "$@"', *argv] if len(argv) == 1 else list(argv)
+
+    @staticmethod
+    def _stamp_commands(session_id: str, stamp: Stamp) -> list[str]:
+        values = (stamp.owner, stamp.project, stamp.kind, stamp.worker, stamp.spec_hash)
+        commands: list[str] = []
+        for option, value in zip(STAMP_OPTIONS, values, strict=True):
+            commands += [";", "set-option", "-t", exact(session_id), option, value]
+        return commands
+
+    @staticmethod
+    def _env_args(env: tuple[tuple[str, str], ...]) -> list[str]:
+        return [arg for key, value in env for arg in ("-e", f"{key}={value}")]
+
+    def _pid_query(self, session_id: str) -> list[str]:
+        return [";", "display-message", "-p", "-t", exact(session_id), "#{pane_pid}"]
+
+    def create(self, launch: Launch) -> int | None:
+        self._ensure_config()
+        result = self.run(
+            "new-session", "-d", "-s", launch.session_id, "-c", launch.cwd,
+            *self._env_args(launch.env), "--", *self._argv(launch.argv),
+            *self._stamp_commands(launch.session_id, launch.stamp),
+            *self._pid_query(launch.session_id),
+        )
+        return _int(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else None
+
+    def respawn(self, launch: Launch) -> int | None:
+        self._ensure_config()
+        result = self.run(
+            "respawn-pane", "-k", "-t", exact(launch.session_id), "-c", launch.cwd,
+            *self._env_args(launch.env), "--", *self._argv(launch.argv),
+            *self._stamp_commands(launch.session_id, launch.stamp),
+            *self._pid_query(launch.session_id),
+        )
+        return _int(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else None
+
+    def kill(self, session_id: str) -> None:
+        result = self.run("kill-session", "-t", f"={session_id}", check=False)
+        if result.returncode != 0 and not re.search(r"can't find session|no server running|error connecting", result.stderr):
+            raise RuntimeFailure(f"tmux kill-session failed: {result.stderr}")
+
+    def capture(self, session_id: str, lines: int) -> str:
+        result = self.run("capture-pane", "-p", "-J", "-S", f"-{max(lines, 1)}", "-t", exact(session_id))
+        rows = result.stdout.rstrip("\n").split("\n")
+        # tmux appends its own "Pane is dead (...)" line to a dead pane; it is not agent output.
+        while rows and (not rows[-1].strip() or rows[-1].startswith("Pane is dead")):
+            rows.pop()
+        return "\n".join(rows[-lines:])
+
+    def attach_argv(self, session_id: str) -> list[str]:
+        return [self.binary, "-S", str(self.socket), "attach-session", "-t", f"={session_id}"]
+
+    def server_running(self) -> bool:
+        return self.run("list-sessions", check=False).returncode == 0
+
+    def kill_server(self) -> None:
+        self.run("kill-server", check=False)

@@ -1,0 +1,1 @@
+"""Everything about one session: its ID, environment, agent argv, prompts and workspace."""

@@ -1,0 +1,19 @@
+"""Session identity (DESIGN §4): `{prefix}-orchestrator` and `{prefix}-{n}`."""
+
+from __future__ import annotations
+
+ORCHESTRATOR = "orchestrator"
+
+
+def orchestrator_id(prefix: str) -> str:
+    return f"{prefix}-{ORCHESTRATOR}"
+
+
+def worker_id(prefix: str, number: int) -> str:
+    return f"{prefix}-{number}"
+
+
+def split_id(session_id: str) -> tuple[str, str]:
+    """(prefix, suffix): the suffix after the last dash is a number or `orchestrator`."""
+    prefix, _, suffix = session_id.rpartition("-")
+    return prefix, suffix

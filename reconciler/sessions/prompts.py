@@ -1,0 +1,77 @@
+"""Role prompts: Markdown templates rendered with a session's facts at every (re)launch.
+
+The rendered files live in the session's directory in the data dir: `role.md` (who the agent
+is), `task.md` (what to do first) and `prompt.md` (both, for agents that take one prompt).
+Rendering happens at every launch, so a worker learns of an orchestrator that appeared since.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from .agents import PromptFiles
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    session_id: str
+    project: str
+    kind: str
+    workspace: str
+    branch: str
+    default_branch: str
+    issue: str | None = None
+    task: str | None = None
+    orchestrator_id: str | None = None  # only when it is declared and not terminated
+    rules: str | None = None
+    workers: tuple[str, ...] = ()  # one line per worker, for the orchestrator
+
+
+@functools.cache
+def _template(name: str) -> Template:
+    return Template(resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8"))
+
+
+def task_text(facts: SessionFacts) -> str:
+    if facts.kind == "orchestrator":
+        return (
+            "Look at the state of the project (`ao get sessions -p %s`), check on the workers and "
+            "wait for their messages; delegate new work with `ao spawn`." % facts.project
+        )
+    parts = [facts.task.strip()] if facts.task and facts.task.strip() else []
+    if facts.issue:
+        parts.append(f"Issue: {facts.issue}")
+    return "\n\n".join(parts) or "No task was given yet; wait for instructions."
+
+
+def render_role(facts: SessionFacts) -> str:
+    if facts.kind == "orchestrator":
+        rules = f"\n## Project rules\n\n{facts.rules.strip()}\n" if facts.rules and facts.rules.strip() else ""
+        workers = "\n".join(f"- {line}" for line in facts.workers) or "- (no workers yet)"
+        return _template("orchestrator.md").substitute(
+            session_id=facts.session_id, project=facts.project, workspace=facts.workspace,
+            branch=facts.branch, workers=workers, rules=rules,
+        )
+    section = ""
+    if facts.orchestrator_id:
+        section = _template("worker_orchestrator.md").substitute(orchestrator_id=facts.orchestrator_id, branch=facts.branch)
+    return _template("worker.md").substitute(
+        session_id=facts.session_id, project=facts.project, task=task_text(facts),
+        issue=facts.issue or "(none)", workspace=facts.workspace, branch=facts.branch,
+        default_branch=facts.default_branch, orchestrator_section=section,
+    )
+
+
+def write_prompts(directory: Path, facts: SessionFacts) -> PromptFiles:
+    directory.mkdir(parents=True, exist_ok=True)
+    files = PromptFiles(directory / "role.md", directory / "task.md", directory / "prompt.md")
+    role, task = render_role(facts), task_text(facts)
+    for path, text in ((files.role, role), (files.task, task), (files.combined, f"{role.rstrip()}\n\n---\n\n{task}\n")):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return files
