@@ -65,7 +65,11 @@ def main() -> None:
     try:
         app()
     except AoError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        # Multi-line errors (manifest problems) list one problem per line, then a summary.
+        *details, summary = str(exc).splitlines() or [""]
+        for line in details:
+            typer.echo(line, err=True)
+        typer.echo(f"error: {summary}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

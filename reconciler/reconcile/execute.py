@@ -238,7 +238,7 @@ class Executor:
             if result.ok:
                 record = action.record
                 restarts = (record.restarts if record else 0) + 1
-                uptime = _uptime(action)
+                uptime = _uptime(action, self.clock())
                 result.changes.update(restarts=restarts, backoff_step=action.backoff_step,
                                       quick_failures=action.quick_failures, **_exit_fields(action))
                 message = f"relaunched {sid} (restart {restarts}): {action.reason}; it had run {_duration(uptime)}"
@@ -308,11 +308,11 @@ class Executor:
                                     session=action.session_id, warning=warning, at=now)
 
 
-def _uptime(action: Action) -> float | None:
+def _uptime(action: Action, now: float) -> float | None:
     record, live = action.record, action.live
     if record is None or record.started_at is None:
         return None
-    ended = live.dead_at if live is not None and live.dead_at else time.time()
+    ended = live.dead_at if live is not None and live.dead_at else now
     return max(0.0, ended - record.started_at)
 
 

@@ -94,8 +94,10 @@ class Ao:
         scope: frozenset[str] | None,
         *,
         dry_run: bool,
+        observed: dict[str, Live] | None = None,
     ) -> PassReport:
-        observed = self.runtime.observe()
+        if observed is None:
+            observed = self.runtime.observe()
         records = self.registry.sessions()
         prefixes = {p.prefix for p in projects}
         world = World(
@@ -193,10 +195,11 @@ class Ao:
             existing = {p.name: p for p in self.registry.projects(include_deleted=True)}
             workers = self.registry.workers()
             changes, projects, new_workers = self._merge(loaded, existing, workers)
+            observed = self.runtime.observe()  # fails before anything is written if tmux is missing
             if not dry_run:
                 self._write_desired(loaded, projects, workers, new_workers, changes)
             scope = frozenset(p.name for p in loaded)
-            report = self._pass(projects, new_workers, scope, dry_run=dry_run)
+            report = self._pass(projects, new_workers, scope, dry_run=dry_run, observed=observed)
             return ApplyReport(changes, report)
 
     def _write_desired(self, loaded: Sequence[LoadedProject], projects: list[ProjectRecord],
