@@ -11,7 +11,7 @@ import yaml
 from ..errors import EXIT_FAILURE, UsageError
 from .common import examples, service
 from .output import ShortFormat
-from .report import print_apply
+from .report import print_apply, print_pass
 
 FilesOption = Annotated[
     list[str],
@@ -79,21 +79,32 @@ def diff(
 
 def delete(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Argument(help="`project`.")] = None,
-    name: Annotated[str | None, typer.Argument(help="Name of the project.")] = None,
+    kind: Annotated[str | None, typer.Argument(help="`project` or `session`.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Project name or session ID.")] = None,
     filename: FilesOption = [],  # noqa: B006
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be reaped; change nothing.")] = False,
     output: OutputOption = ShortFormat.text,
 ) -> None:
-    """Delete projects (from manifests with -f, or by name) and reap all their sessions."""
+    """Delete projects (and reap all their sessions), or one worker added with `ao spawn`."""
     if filename and (kind or name):
         raise UsageError("give either -f PATH or a kind and name, not both")
+    if kind in ("session", "sessions") and name:
+        if dry_run:
+            raise UsageError("--dry-run is not supported for sessions")
+        report = service(ctx).delete_session(name)
+        if output == ShortFormat.text and name not in {a.session_id for a in report.actions}:
+            typer.echo(f"session/{name} already terminated")
+        print_pass(report, output.value)
+        if not report.ok:
+            raise typer.Exit(EXIT_FAILURE)
+        return
     if filename:
         names = [p.name for p in _load(filename)]
     elif kind in ("project", "projects") and name:
         names = [name]
     else:
-        raise UsageError("nothing to delete", hint="use `ao delete project NAME` or `ao delete -f FILE`")
+        raise UsageError("nothing to delete",
+                         hint="use `ao delete project NAME`, `ao delete session ID` or `ao delete -f FILE`")
     report = service(ctx).delete_projects(names, dry_run=dry_run)
     print_apply(report, output.value)
     if not report.reconcile.ok:
@@ -103,5 +114,5 @@ def delete(
 def register(app: typer.Typer) -> None:
     app.command(epilog=examples("ao apply -f shop.yaml", "ao apply -f manifests/ --dry-run", "cat shop.yaml | ao apply -f -", "ao apply -f shop.yaml -o json"))(apply)
     app.command(epilog=examples("ao diff -f shop.yaml", "ao diff -f manifests/ && echo in sync"))(diff)
-    app.command(epilog=examples("ao delete project shop", "ao delete -f shop.yaml --dry-run"))(delete)
+    app.command(epilog=examples("ao delete project shop", "ao delete session shop-7", "ao delete -f shop.yaml --dry-run"))(delete)
 

@@ -11,7 +11,7 @@ from ..errors import AoError, NotFound
 from ..reconcile.service import Ao
 from .common import examples, service
 from .output import Format, ShortFormat, age, emit, iso, table
-from .views import event_view, project_view, session_view
+from .views import event_view, message_view, project_view, session_view
 
 get_app = typer.Typer(help="List projects or sessions.", no_args_is_help=True)
 
@@ -86,9 +86,33 @@ def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> Non
     table(headers, rows)
 
 
+@get_app.command("messages", epilog=examples("ao get messages", "ao get messages -s shop-orchestrator",
+                                              "ao get messages -p shop -o json"))
+def get_messages(
+    ctx: typer.Context,
+    project: ProjectFilter = None,
+    session: Annotated[str | None, typer.Option("--session", "-s", help="Messages to or from this session.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent messages.")] = 50,
+    output: FormatOption = Format.table,
+) -> None:
+    """List messages sent with `ao send` (and by ao itself), with their outcome."""
+    views = [message_view(m) for m in service(ctx).registry.messages(project=project, session=session, limit=limit)]
+    if output in (Format.json, Format.yaml):
+        emit(views, output.value)
+        return
+    if not views:
+        typer.echo("No messages.", err=True)
+        return
+    rows = [[v["at"], v["from"] or "-", v["to"], v["outcome"],
+             v["body"].splitlines()[0][:60] + (" ..." if "\n" in v["body"] or len(v["body"]) > 60 else "")]
+            for v in views]
+    table(["TIME", "FROM", "TO", "OUTCOME", "MESSAGE"], rows)
+
+
 # kubectl-style singular forms
 get_app.command("session", hidden=True)(get_sessions)
 get_app.command("project", hidden=True)(get_projects)
+get_app.command("message", hidden=True)(get_messages)
 
 
 def describe(

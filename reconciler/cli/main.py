@@ -50,12 +50,13 @@ def _global(
 
 
 def _register() -> None:
-    from . import apply, get, sessions, system
+    from . import apply, get, sessions, system, team
 
     apply.register(app)
     get.register(app)
     sessions.register(app)
     system.register(app)
+    team.register(app)
 
 
 _register()

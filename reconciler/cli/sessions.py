@@ -52,6 +52,17 @@ def attach(ctx: typer.Context, session_id: SessionArg) -> None:
     os.execvpe(argv[0], argv, env)
 
 
+def send(ctx: typer.Context) -> None:
+    """Send a message to a session's agent, as if typed (see `ao send --help`)."""
+    # `ao send` normally never reaches typer (reconciler.cli.entry takes a light path); this
+    # command lists it in `ao --help` and serves `python -m reconciler.cli.main send`.
+    from ..messaging.cli import main as send_main
+
+    raise typer.Exit(send_main(ctx.args, str(ctx.obj.root)))
+
+
 def register(app: typer.Typer) -> None:
+    app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                add_help_option=False)(send)
     app.command(epilog=examples("ao logs shop-1", "ao logs shop-orchestrator -n 200"))(logs)
     app.command(epilog=examples("ao attach shop-orchestrator"))(attach)

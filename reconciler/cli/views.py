@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry.records import EventRecord, ProjectRecord, SessionRecord
+from ..registry.records import EventRecord, MessageRecord, ProjectRecord, SessionRecord
 from ..runtime.base import Live
 from .output import iso
 
@@ -74,4 +74,18 @@ def event_view(event: EventRecord) -> dict[str, Any]:
         "project": event.project,
         "session": event.session,
         "message": event.message,
+    }
+
+
+def message_view(message: MessageRecord) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "at": iso(message.at),
+        "from": message.sender,
+        "to": message.target,
+        "project": message.project,
+        "outcome": message.outcome,
+        "detail": message.detail,
+        "enterPresses": message.enter_presses,
+        "body": message.body,
     }

@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import UsageError
-from .models import ProjectManifest
+from .models import BRANCH_PATTERN, ENV_NAME_PATTERN, NAME_PATTERN, WORKER_NAME_PATTERN, ProjectManifest
 from .schema import validator
 
 STDIN = "-"
@@ -197,6 +197,13 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+_PATTERNS = {
+    NAME_PATTERN: "a name of lowercase letters, digits and inner dashes, at most 40 characters",
+    WORKER_NAME_PATTERN: "a name of lowercase letters, digits, '.', '_' and '-', at most 64 characters",
+    BRANCH_PATTERN: "a branch name (letters, digits, '.', '_', '-', '/')",
+    ENV_NAME_PATTERN: "an environment variable name (letters, digits, '_'; not starting with a digit)",
+}
+
 _TYPE_NAMES = {
     "object": "a mapping",
     "array": "a list",
@@ -231,7 +238,7 @@ def _schema_issues(data: Any, marks: Marks, source: str) -> list[ManifestIssue]:
         elif kind == "required":
             for missing in schema["required"]:
                 if isinstance(value, dict) and missing not in value:
-                    add(path, f"missing required field {missing!r}")
+                    add((*path, missing), f"missing required field {missing!r}")
         elif kind == "enum":
             options = ", ".join(str(o) for o in schema["enum"] if o is not None)
             add(path, f"expected one of {options}; got {_describe(value)}")
@@ -241,12 +248,13 @@ def _schema_issues(data: Any, marks: Marks, source: str) -> list[ManifestIssue]:
             wanted = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             names = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
             add(path, f"expected {names}; got {_describe(value)}")
+        elif kind == "pattern" and "propertyNames" in error.schema_path:
+            # A key of a mapping (an env variable name): point at the key itself.
+            add((*path, value), f"expected {_PATTERNS.get(schema['pattern'], 'a name')}; got {_describe(value)}",
+                key=True)
         elif kind == "pattern":
-            what = schema.get("description", "").split(":")[0].rstrip(".") or "a value"
-            add(path, f"expected {what} matching {schema['pattern']}; got {_describe(value)}")
-        elif kind == "propertyNames":
-            for name in value:
-                add((*path, name), f"invalid name {name!r}: {error.message}", key=True)
+            what = _PATTERNS.get(schema["pattern"], "a value")
+            add(path, f"expected {what}, matching {schema['pattern']}; got {_describe(value)}")
         else:
             add(path, error.message)
 
@@ -341,6 +349,7 @@ def load_text(text: str, source: str, base_dir: Path) -> tuple[list[LoadedProjec
 
 def load_paths(paths: Iterable[str], *, stdin: TextIO | None = None) -> list[LoadedProject]:
     """Load every document from `paths`; raise ManifestError listing all problems if any."""
+    paths = list(paths)
     files, issues = expand_paths(paths)
     projects: list[LoadedProject] = []
     for name in files:
@@ -360,5 +369,5 @@ def load_paths(paths: Iterable[str], *, stdin: TextIO | None = None) -> list[Loa
     if not projects and not issues:
         issues.append(ManifestIssue(", ".join(paths) or "-", 0, 0, "", "no Project documents found"))
     if issues:
-        raise ManifestError(issues)
+        raise ManifestError(sorted(issues, key=lambda i: (i.source, i.line, i.column)))
     return projects

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
 
 API_VERSION = "ao/v1"
 
@@ -31,33 +31,53 @@ class RestartPolicy(StrEnum):
     NEVER = "Never"
 
 
+class Workspace(StrEnum):
+    WORKTREE = "worktree"
+    NONE = "none"
+
+
 class Runtime(StrEnum):
     AUTO = "auto"
     TMUX = "tmux"
     ZELLIJ = "zellij"
 
 
+# Strict scalars: YAML's `yes`, `1` or `!!binary` are not silently turned into booleans or text,
+# so pydantic accepts exactly what the JSON Schema accepts.
+Text = Annotated[str, Strict()]
+Flag = Annotated[bool, Strict()]
+
+
 def _number_to_text(value: object) -> object:
     # `issue: 123` is how people write issue numbers; keep it as text.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    return value
 
 
 IssueRef = Annotated[
-    str,
+    Text,
     BeforeValidator(_number_to_text),
     Field(min_length=1, max_length=200),
     WithJsonSchema(
-        {"type": ["string", "integer", "null"], "description": "Issue number or key, e.g. 123 or PROJ-7."}
+        {
+            "type": ["string", "integer", "null"],
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Issue number or key, e.g. 123 or PROJ-7.",
+        }
     ),
 ]
 
 
 EnvMap = Annotated[
-    dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str],
+    dict[Annotated[Text, Field(pattern=ENV_NAME_PATTERN)], Text],
     WithJsonSchema(
         {
             "type": "object",
-            "propertyNames": {"pattern": ENV_NAME_PATTERN},
+            "propertyNames": {"type": "string", "pattern": ENV_NAME_PATTERN},
             "additionalProperties": {"type": "string"},
         }
     ),
@@ -75,7 +95,7 @@ class AgentSpec(_Strict):
         default=None,
         description="Agent preset: claude-code, codex, aider, opencode, gemini, shell or demo.",
     )
-    command: list[Annotated[str, Field(min_length=1)]] = Field(
+    command: list[Annotated[Text, Field(min_length=1)]] = Field(
         default_factory=list,
         description="Explicit argv (list of strings); used instead of the preset's command.",
     )
@@ -85,8 +105,8 @@ class AgentSpec(_Strict):
 
 
 class OrchestratorSpec(_Strict):
-    enabled: bool = Field(default=True, description="Run the project's canonical orchestrator session.")
-    rules: str | None = Field(default=None, description="Appended to the orchestrator's role prompt.")
+    enabled: Flag = Field(default=True, description="Run the project's canonical orchestrator session.")
+    rules: Text | None = Field(default=None, description="Appended to the orchestrator's role prompt.")
     agent: AgentSpec | None = Field(default=None, description="Overrides spec.agent for the orchestrator.")
     restartPolicy: RestartPolicy = Field(
         default=RestartPolicy.ALWAYS, description="The orchestrator is relaunched whenever it exits by default."
@@ -94,10 +114,10 @@ class OrchestratorSpec(_Strict):
 
 
 class WorkerSpec(_Strict):
-    name: str = Field(pattern=WORKER_NAME_PATTERN, description="Stable key of the worker, unique in the project.")
+    name: Text = Field(pattern=WORKER_NAME_PATTERN, description="Stable key of the worker, unique in the project.")
     issue: IssueRef | None = None
-    prompt: str | None = Field(default=None, max_length=20000, description="The worker's task.")
-    branch: str | None = Field(
+    prompt: Text | None = Field(default=None, max_length=20000, description="The worker's task.")
+    branch: Text | None = Field(
         default=None, pattern=BRANCH_PATTERN, max_length=200, description="Branch; default ao/<session-id>."
     )
     agent: AgentSpec | None = Field(default=None, description="Overrides spec.agent for this worker.")
@@ -107,14 +127,18 @@ class WorkerSpec(_Strict):
 
 
 class ProjectSpec(_Strict):
-    repo: str = Field(min_length=1, description="Git repository; relative paths resolve against the manifest file.")
-    defaultBranch: str = Field(default="main", pattern=BRANCH_PATTERN, description="Branch worktrees start from.")
-    sessionPrefix: str | None = Field(
+    repo: Text = Field(min_length=1, description="Git repository; relative paths resolve against the manifest file.")
+    defaultBranch: Text = Field(default="main", pattern=BRANCH_PATTERN, description="Branch worktrees start from.")
+    sessionPrefix: Text | None = Field(
         default=None,
         pattern=NAME_PATTERN,
         description="Prefix of session IDs ({prefix}-orchestrator, {prefix}-{n}); default metadata.name.",
     )
     runtime: Runtime = Field(default=Runtime.AUTO, description="auto (zellij if installed, else tmux), tmux or zellij.")
+    workspace: Workspace = Field(
+        default=Workspace.WORKTREE,
+        description="worktree: each session in its own git worktree under the data dir; none: in the repo itself.",
+    )
     agent: AgentSpec = Field(default_factory=AgentSpec, description="Default agent for every session.")
     restartPolicy: RestartPolicy = Field(
         default=RestartPolicy.ON_FAILURE, description="Restart policy of workers: Always, OnFailure or Never."
@@ -124,7 +148,7 @@ class ProjectSpec(_Strict):
 
 
 class Metadata(_Strict):
-    name: str = Field(pattern=NAME_PATTERN, description="Project ID: lowercase letters, digits and dashes.")
+    name: Text = Field(pattern=NAME_PATTERN, description="Project ID: lowercase letters, digits and dashes.")
 
 
 class ProjectManifest(_Strict):

@@ -51,8 +51,22 @@ def schema_text() -> str:
     return json.dumps(project_schema(), indent=2, sort_keys=True) + "\n"
 
 
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """`pattern` with ECMA-262 semantics, as editors apply it: `$` is the very end of the text.
+
+    Python's `$` also matches before a final newline, which would accept "shop\n" as a name.
+    """
+    import re
+
+    from jsonschema.exceptions import ValidationError
+
+    if isinstance(instance, str) and not re.search(re.sub(r"\$$", r"\\Z", pattern), instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @functools.cache
 def validator() -> Any:
     import jsonschema
 
-    return jsonschema.Draft202012Validator(project_schema())
+    checker = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+    return checker(project_schema())

@@ -30,6 +30,7 @@ class DesiredSession:
     spec_hash: str
     restart_policy: str
     orchestrator_id: str | None  # the project's canonical orchestrator, when it is enabled
+    default_branch: str = "main"  # where new worktrees start (not part of the spec: it never moves them)
 
     @property
     def issue(self) -> str | None:
@@ -83,7 +84,12 @@ def _session(
     project: ProjectRecord, kind: str, worker: Mapping[str, Any] | None, orchestrator: str | None
 ) -> DesiredSession:
     spec_in = project.spec
-    common = {"kind": kind, "repo": spec_in["repo"], "runtime": spec_in.get("runtime", "auto")}
+    common = {
+        "kind": kind,
+        "repo": spec_in["repo"],
+        "runtime": spec_in.get("runtime", "auto"),
+        "workspace": spec_in.get("workspace", "worktree"),
+    }
     if kind == Kind.ORCHESTRATOR:
         role = spec_in.get("orchestrator") or {}
         spec = {**common, "agent": merge_agent(spec_in.get("agent") or {}, role.get("agent")), "rules": role.get("rules")}
@@ -109,6 +115,7 @@ def _session(
         spec_hash=spec_hash(spec),
         restart_policy=policy,
         orchestrator_id=orchestrator,
+        default_branch=spec_in.get("defaultBranch") or "main",
     )
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import AoError
@@ -22,6 +23,7 @@ from ..registry.records import Kind, Phase, SessionRecord
 from ..registry.store import Registry
 from ..runtime.base import Runtime
 from ..sessions.agents import PRESETS, display
+from ..sessions.workspace import Removal, WorkspaceError, remove_worktree
 from . import backoff
 from .launch import LaunchError, Prepared, Team, prepare
 from .plan import Action, Verb, World
@@ -279,13 +281,16 @@ class Executor:
             try:
                 if action.live is not None:
                     self.runtime.kill(sid)
-            except AoError as exc:
+                workspace = _release_workspace(action.record)
+            except (AoError, WorkspaceError) as exc:
                 return _Result(event=("ReapFailed", f"cannot stop {sid}: {exc}", True), outcome="failed",
                                ok=False, detail=str(exc))
             changes = {"phase": Phase.TERMINATED, "reason": "Reaped", "message": action.reason,
                        "pid": None, "next_retry_at": None, "terminated_at": self.clock()}
-            return _Result(changes=changes if action.record else {},
-                           event=("Reaped", f"stopped {sid}: {action.reason}", False), outcome="reaped")
+            message = f"stopped {sid}: {action.reason}" + (f"; {workspace.detail}" if workspace else "")
+            preserved = workspace is not None and workspace.outcome == "preserved"
+            return _Result(changes=changes if action.record else {}, event=("Reaped", message, preserved),
+                           outcome="reaped", detail=f"{action.reason}; {workspace.detail}" if preserved else "")
         if verb == Verb.BLOCKED:
             return _Result(changes={"phase": Phase.PENDING, "reason": "NameTaken", "message": action.reason},
                            event=("NameTaken", action.reason, True), outcome="blocked", ok=False,
@@ -306,6 +311,16 @@ class Executor:
             reason, message, warning = result.event
             self.registry.add_event(reason, message, project=action.project or None,
                                     session=action.session_id, warning=warning, at=now)
+
+
+def _release_workspace(record: SessionRecord | None) -> Removal | None:
+    """Remove the session's worktree if it is clean; preserve it if not. None without a worktree."""
+    if record is None or not record.workspace or not record.spec:
+        return None
+    repo, workspace = Path(record.spec["repo"]), Path(record.workspace)
+    if workspace == repo:
+        return None  # `workspace: none`: the session ran in the repository itself
+    return remove_worktree(repo, workspace, record.id)
 
 
 def _uptime(action: Action, now: float) -> float | None:

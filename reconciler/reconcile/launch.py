@@ -12,6 +12,7 @@ from ..runtime.base import Launch, Stamp
 from ..sessions.agents import Arg, agent_args, expand
 from ..sessions.env import session_env
 from ..sessions.prompts import SessionFacts, write_prompts
+from ..sessions.workspace import WorkspaceError, ensure_worktree, require_dir
 
 
 class LaunchError(Exception):
@@ -49,16 +50,14 @@ def prepare(
     team: Team,
 ) -> Prepared:
     spec = desired.spec
-    workspace = Path(spec["repo"])
-    if not workspace.is_dir():
-        raise LaunchError("RepoMissing", f"repository {workspace} does not exist; fix spec.repo")
+    workspace, branch = _workspace(desired, session_id, data_dir)
     facts = SessionFacts(
         session_id=session_id,
         project=desired.project,
         kind=desired.kind,
         workspace=str(workspace),
-        branch=spec.get("branch") or "(the repository's current branch)",
-        default_branch=spec.get("defaultBranch") or "main",
+        branch=branch or "(the repository's current branch)",
+        default_branch=desired.default_branch,
         issue=spec.get("issue"),
         task=spec.get("prompt"),
         orchestrator_id=team.orchestrator_id if desired.kind == "worker" else None,
@@ -86,4 +85,23 @@ def prepare(
         )
     stamp = Stamp(owner, desired.project, desired.kind, desired.worker or "", desired.spec_hash)
     launch = Launch(session_id, expand(args), str(workspace), env, stamp)
-    return Prepared(launch, args, str(workspace), spec.get("branch"))
+    return Prepared(launch, args, str(workspace), branch)
+
+
+def default_branch_name(kind: str, session_id: str) -> str:
+    return f"orchestrator/{session_id}" if kind == "orchestrator" else f"ao/{session_id}"
+
+
+def _workspace(desired: DesiredSession, session_id: str, data_dir: DataDir) -> tuple[Path, str | None]:
+    """The session's working directory and branch; its own git worktree unless `workspace: none`."""
+    repo = Path(desired.spec["repo"])
+    try:
+        if desired.spec.get("workspace") == "none":
+            require_dir(repo)
+            return repo, None
+        branch = desired.spec.get("branch") or default_branch_name(desired.kind, session_id)
+        path = data_dir.worktree_dir(desired.project, session_id)
+        return ensure_worktree(repo, path, branch, desired.default_branch), branch
+    except WorkspaceError as exc:
+        raise LaunchError(exc.reason, exc.message) from exc
+

@@ -6,6 +6,7 @@ two `ao apply` runs, a controller and a CLI call never interleave their passes.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -13,18 +14,42 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from pydantic import ValidationError
+
+from ..errors import AoError, NotFound, UsageError
 from ..manifest.loader import LoadedProject, ManifestError, ManifestIssue, prefix_collision
 from ..paths import DataDir
-from ..registry.records import ProjectRecord, SessionRecord, WorkerRecord
+from ..registry.records import Kind, ProjectRecord, SessionRecord, WorkerRecord
 from ..registry.store import Registry
 from ..runtime.base import Live, Runtime
 from ..runtime.tmux import TmuxRuntime
+from ..sessions.naming import orchestrator_id
 from .desired import desired_projects, spec_hash
 from .execute import PAST_TENSE, Executor, Outcome
 from .lock import pass_lock
-from .plan import Action, World, plan
+from .plan import Action, Verb, World, plan
 
 MANIFEST_OWNER = "manifest"
+SPAWN_OWNER = "spawn"
+
+
+@dataclass(frozen=True)
+class SpawnResult:
+    project: str
+    worker: str
+    session_id: str | None
+    orchestrator_id: str | None
+    report: PassReport
+
+
+def _worker_name(issue: str | None, taken: set[str]) -> str:
+    """A readable, unique worker name: issue-123, issue-123-2, task, task-2, ..."""
+    base = re.sub(r"[^a-z0-9._-]+", "-", f"issue-{issue}".lower()).strip("-.")[:56] if issue else "task"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 @dataclass(frozen=True)
@@ -87,6 +112,27 @@ class Ao:
 
     # ------------------------------------------------------------ reconcile
 
+    def _world(
+        self,
+        projects: Sequence[ProjectRecord],
+        workers: Sequence[WorkerRecord],
+        scope: frozenset[str] | None,
+        observed: dict[str, Live] | None = None,
+    ) -> World:
+        return World(
+            desired=tuple(desired_projects(projects, workers)),
+            records=tuple(self.registry.sessions()),
+            observed=self.runtime.observe() if observed is None else observed,
+            counters={p.prefix: self.registry.next_number(p.prefix) for p in projects},
+            owner=self.data_dir.owner_id,
+            now=self.clock(),
+            scope=scope,
+            deleted=frozenset(p.name for p in projects if p.deleted),
+        )
+
+    def _execute(self, actions: Sequence[Action], world: World) -> list[Outcome]:
+        return Executor(self.registry, self.runtime, self.data_dir, clock=self.clock).execute(actions, world)
+
     def _pass(
         self,
         projects: Sequence[ProjectRecord],
@@ -96,33 +142,22 @@ class Ao:
         dry_run: bool,
         observed: dict[str, Live] | None = None,
     ) -> PassReport:
-        if observed is None:
-            observed = self.runtime.observe()
-        records = self.registry.sessions()
-        prefixes = {p.prefix for p in projects}
-        world = World(
-            desired=tuple(desired_projects(projects, workers)),
-            records=tuple(records),
-            observed=observed,
-            counters={prefix: self.registry.next_number(prefix) for prefix in prefixes},
-            owner=self.data_dir.owner_id,
-            now=self.clock(),
-            scope=scope,
-            deleted=frozenset(p.name for p in projects if p.deleted),
-        )
+        world = self._world(projects, workers, scope, observed)
         actions = plan(world)
         touched = {a.session_id for a in actions}
-        unchanged = [r.id for r in records if r.id not in touched and (scope is None or r.project in scope)]
+        unchanged = [r.id for r in world.records if r.id not in touched and (scope is None or r.project in scope)]
         report = PassReport(actions=actions, unchanged=unchanged, dry_run=dry_run)
         if not dry_run:
-            report.outcomes = Executor(self.registry, self.runtime, self.data_dir, clock=self.clock).execute(
-                actions, world
-            )
+            report.outcomes = self._execute(actions, world)
             with self.registry.transaction():
                 for project in projects:
                     if (scope is None or project.name in scope) and not project.deleted:
                         self.registry.update_project(project.name, observed_generation=project.generation)
         return report
+
+    def _project_pass(self, name: str) -> PassReport:
+        return self._pass(self.registry.projects(include_deleted=True), self.registry.workers(), frozenset([name]),
+                          dry_run=False)
 
     def reconcile(self, scope: Iterable[str] | None = None, *, dry_run: bool = False) -> PassReport:
         with self.lock():
@@ -230,8 +265,6 @@ class Ao:
             existing = {p.name: p for p in self.registry.projects(include_deleted=True)}
             missing = [n for n in names if n not in existing or existing[n].deleted]
             if missing:
-                from ..errors import NotFound
-
                 raise NotFound(f"no project named {', '.join(missing)}", hint="see `ao get projects`")
             projects = [replace(p, deleted=1) if p.name in names else p for p in existing.values()]
             workers = [w for w in self.registry.workers() if w.project not in names]
@@ -245,6 +278,111 @@ class Ao:
                                                 project=name)
             report = self._pass(projects, workers, frozenset(names), dry_run=dry_run)
             return ApplyReport([ProjectChange(n, "deleted") for n in names], report)
+
+    # ------------------------------------------------------------ imperative adds (DESIGN §5)
+
+    def _active_project(self, name: str) -> ProjectRecord:
+        project = self.registry.project(name)
+        if project is None or project.deleted:
+            raise NotFound(f"no project named {name!r}", hint="see `ao get projects`")
+        return project
+
+    def spawn(
+        self,
+        project: str,
+        *,
+        issue: str | None = None,
+        prompt: str | None = None,
+        name: str | None = None,
+        agent: str | None = None,
+        owner: str = SPAWN_OWNER,
+    ) -> SpawnResult:
+        """Add a worker that belongs to `owner` (re-applying the manifest keeps it), then converge."""
+        from ..manifest.models import WorkerSpec
+
+        with self.lock():
+            record = self._active_project(project)
+            workers = self.registry.workers(project)
+            taken = {w.name for w in workers}
+            if name is not None and name in taken:
+                raise UsageError(f"worker {name!r} already exists in project {project}",
+                                 hint="choose another --name")
+            name = name or _worker_name(issue, taken)
+            try:
+                spec = WorkerSpec.model_validate(
+                    {"name": name, "issue": issue, "prompt": prompt, "agent": {"preset": agent} if agent else None}
+                ).model_dump(mode="json")
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise UsageError(f"invalid worker: {problems}") from None
+            position = max((w.position for w in workers), default=-1) + 1
+            with self.registry.transaction():
+                self.registry.save_worker(WorkerRecord(project=project, name=name, owner=owner, spec=spec,
+                                                       position=position, created_at=self.clock()))
+                self.registry.add_event("Spawned", f"worker {name} added by {owner}", project=project)
+            report = self._project_pass(project)
+            session = next((s for s in self.registry.sessions(project=project) if s.worker == name), None)
+            enabled = (record.spec.get("orchestrator") or {}).get("enabled", True)
+            return SpawnResult(
+                project=project,
+                worker=name,
+                session_id=session.id if session else None,
+                orchestrator_id=orchestrator_id(record.prefix) if enabled else None,
+                report=report,
+            )
+
+    def delete_session(self, session_id: str) -> PassReport:
+        """Remove a worker that `ao spawn` or the API added, and reap its session."""
+        with self.lock():
+            record = self.registry.session(session_id)
+            if record is None:
+                raise NotFound(f"no session {session_id!r}", hint="see `ao get sessions`")
+            if record.kind == Kind.ORCHESTRATOR:
+                raise UsageError(
+                    f"{session_id} is the orchestrator of project {record.project}",
+                    hint="set spec.orchestrator.enabled: false in its manifest and re-apply",
+                )
+            owners = {w.name: w for w in self.registry.workers(record.project)}
+            worker = owners.get(record.worker or "")
+            if worker is not None and worker.owner == MANIFEST_OWNER:
+                source = (self.registry.project(record.project) or record).source  # type: ignore[union-attr]
+                raise UsageError(
+                    f"{session_id} (worker {worker.name!r}) is declared by the manifest {source}",
+                    hint="remove the worker there and re-apply",
+                )
+            if worker is not None:
+                with self.registry.transaction():
+                    self.registry.delete_worker(record.project, worker.name)
+                    self.registry.add_event("Deleted", f"worker {worker.name} ({session_id}) deleted",
+                                            project=record.project, session=session_id)
+            return self._project_pass(record.project)
+
+    def ensure_orchestrator(self, project: str) -> tuple[str, str]:
+        """The one canonical orchestrator: reuse it, relaunch it in place, or create it.
+
+        Returns (session ID, what happened: reused | relaunched | created | adopted).
+        """
+        with self.lock():
+            record = self._active_project(project)
+            sid = orchestrator_id(record.prefix)
+            if not (record.spec.get("orchestrator") or {}).get("enabled", True):
+                raise UsageError(f"the orchestrator of project {project} is disabled in its manifest",
+                                 hint="set spec.orchestrator.enabled: true and re-apply")
+            world = self._world(self.registry.projects(include_deleted=True), self.registry.workers(),
+                                frozenset([project]))
+            action = next((a for a in plan(world) if a.session_id == sid), None)
+            if action is None:
+                return sid, "reused"
+            if action.verb in (Verb.BLOCKED, Verb.WAIT) and action.reason and "ao did not create it" in action.reason:
+                raise AoError(action.reason)
+            if action.verb in (Verb.BACKOFF, Verb.WAIT, Verb.EXITED):
+                # An explicit request: relaunch now, whatever the backoff or restart policy says.
+                action = replace(action, verb=Verb.RELAUNCH, reason="requested by `ao orchestrator ensure`",
+                                 backoff_step=action.record.backoff_step if action.record else 0, quick_failures=0)
+            outcome = self._execute([action], world)[0]
+            if not outcome.ok:
+                raise AoError(f"cannot start {sid}: {outcome.detail}")
+            return sid, {Verb.CREATE: "created", Verb.ADOPT: "adopted"}.get(action.verb, "relaunched")
 
     # ------------------------------------------------------------ reads
 

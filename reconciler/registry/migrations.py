@@ -97,3 +97,24 @@ def m001_initial(db: Database) -> None:
     )
     db["events"].create_index(["project", "id"])
     db["events"].create_index(["session", "id"])
+
+
+@migrations()
+def m002_messages(db: Database) -> None:
+    db["messages"].create(
+        {
+            "id": int,
+            "at": float,
+            "sender": str,  # session ID, "ao" for ao's own notices, or null when sent from outside
+            "target": str,
+            "project": str,
+            "body": str,
+            "outcome": str,  # delivered | unconfirmed | rejected | failed | queued
+            "detail": str,
+            "enter_presses": int,
+        },
+        pk="id",
+        not_null={"at", "target", "body", "outcome"},
+        strict=True,
+    )
+    db["messages"].create_index(["target", "id"])

@@ -120,3 +120,16 @@ class EventRecord(_Row):
     message: str
     project: str | None = None
     session: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageRecord(_Row):
+    id: int
+    at: float
+    target: str
+    body: str
+    outcome: str
+    sender: str | None = None
+    project: str | None = None
+    detail: str | None = None
+    enter_presses: int | None = None

@@ -13,14 +13,24 @@ from typing import Any
 from sqlite_utils import Database
 
 from .migrations import migrations
-from .records import EventRecord, Phase, ProjectRecord, SessionRecord, WorkerRecord
+from .records import EventRecord, MessageRecord, Phase, ProjectRecord, SessionRecord, WorkerRecord
 
 BUSY_TIMEOUT_SECONDS = 30.0
 
 
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    # Switching a new database to WAL needs a lock that SQLite does not wait for (no busy
+    # handler), so two processes opening a fresh data dir at once retry here.
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
 
@@ -157,7 +167,7 @@ class Registry:
     ) -> None:
         self.db["events"].insert(
             {
-                "at": at or time.time(),
+                "at": at if at is not None else time.time(),
                 "project": project,
                 "session": session,
                 "type": "Warning" if warning else "Normal",
@@ -186,3 +196,22 @@ class Registry:
             sql += f" limit {int(limit)}"
         rows = self._rows(sql, params)
         return [EventRecord.from_row(r) for r in reversed(rows)]
+
+    # ------------------------------------------------------------ messages
+
+    def messages(
+        self, *, project: str | None = None, session: str | None = None, limit: int | None = None
+    ) -> list[MessageRecord]:
+        """Messages to or from `session` (or of `project`), oldest first."""
+        clauses, params = [], []
+        if project is not None:
+            clauses.append("project = ?")
+            params.append(project)
+        if session is not None:
+            clauses.append("(target = ? or sender = ?)")
+            params += [session, session]
+        where = f"where {' and '.join(clauses)}" if clauses else ""
+        sql = f"select * from messages {where} order by id desc"
+        if limit:
+            sql += f" limit {int(limit)}"
+        return [MessageRecord.from_row(r) for r in reversed(self._rows(sql, params))]

@@ -67,6 +67,20 @@ class Runtime(Protocol):
         """The last `lines` lines of the session's screen and scrollback."""
         ...
 
+    def probe(self, session_id: str) -> Live | None:
+        """One session, in one call; None when it does not exist."""
+        ...
+
+    def paste(self, session_id: str, text: str) -> None:
+        """Type `text` into the session as one bracketed paste (no Enter)."""
+        ...
+
+    def press_enter(self, session_id: str) -> None: ...
+
+    def cursor_line(self, session_id: str) -> str:
+        """The screen line under the cursor (the agent's input line)."""
+        ...
+
     def attach_argv(self, session_id: str) -> list[str]:
         """The command a user runs to attach a terminal to the session."""
         ...

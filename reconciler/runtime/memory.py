@@ -58,6 +58,20 @@ class MemoryRuntime:
             raise RuntimeFailure(f"can't find session: {session_id}")
         return "\n".join(self.sessions[session_id].output[-lines:])
 
+    def probe(self, session_id: str) -> Live | None:
+        session = self.sessions.get(session_id)
+        return session.live if session else None
+
+    def paste(self, session_id: str, text: str) -> None:
+        self.calls.append(("paste", session_id))
+        self.sessions[session_id].output.append(text)
+
+    def press_enter(self, session_id: str) -> None:
+        self.calls.append(("enter", session_id))
+
+    def cursor_line(self, session_id: str) -> str:
+        return ""
+
     def attach_argv(self, session_id: str) -> list[str]:
         return ["true", session_id]
 

@@ -71,6 +71,22 @@ def _int(text: str) -> int | None:
     return int(text) if text.strip().lstrip("-").isdigit() else None
 
 
+def _parse(line: str) -> Live:
+    row = dict(zip(FIELDS, line.split(SEPARATOR), strict=True))
+    dead = row["pane_dead"] == "1"
+    owner = row["@ao-owner"]
+    stamp = Stamp(owner, row["@ao-project"], row["@ao-kind"], row["@ao-worker"], row["@ao-spec"]) if owner else None
+    return Live(
+        session_id=row["session_name"],
+        alive=not dead,
+        pid=_int(row["pane_pid"]),
+        exit_status=_int(row["pane_dead_status"]) if dead else None,
+        exit_signal=_int(row["pane_dead_signal"]) if dead else None,
+        dead_at=float(row["pane_dead_time"]) if dead and _int(row["pane_dead_time"]) else None,
+        stamp=stamp,
+    )
+
+
 def exact(session_id: str) -> str:
     """Pane target of a session's active pane, matched exactly (never by prefix)."""
     return f"={session_id}:"
@@ -119,6 +135,16 @@ class TmuxRuntime:
     # ------------------------------------------------------------ observe
 
     def observe(self) -> dict[str, Live]:
+        sessions = self._list_panes()
+        if any(not s.alive and s.exit_status is None and s.exit_signal is None for s in sessions.values()):
+            # tmux 3.3a sometimes misses the SIGCHLD of an agent that exits while a client command
+            # runs: the pane is dead, the agent a zombie, its status unknown. Any later child exit
+            # makes the server reap it, so run a trivial job and look once more.
+            self.run("run-shell", "true", check=False)
+            sessions = self._list_panes()
+        return sessions
+
+    def _list_panes(self) -> dict[str, Live]:
         result = self.run("list-panes", "-a", "-F", FORMAT, check=False)
         if result.returncode != 0:
             if _NO_SERVER.search(result.stderr):
@@ -126,27 +152,16 @@ class TmuxRuntime:
             raise RuntimeFailure(f"cannot observe tmux sessions: {result.stderr}")
         sessions: dict[str, Live] = {}
         for line in result.stdout.splitlines():
-            row = dict(zip(FIELDS, line.split(SEPARATOR), strict=True))
-            name = row["session_name"]
-            if name in sessions:
-                continue  # a user split the window; the first pane is the agent's
-            dead = row["pane_dead"] == "1"
-            owner = row["@ao-owner"]
-            stamp = (
-                Stamp(owner, row["@ao-project"], row["@ao-kind"], row["@ao-worker"], row["@ao-spec"])
-                if owner
-                else None
-            )
-            sessions[name] = Live(
-                session_id=name,
-                alive=not dead,
-                pid=_int(row["pane_pid"]),
-                exit_status=_int(row["pane_dead_status"]) if dead else None,
-                exit_signal=_int(row["pane_dead_signal"]) if dead else None,
-                dead_at=float(row["pane_dead_time"]) if dead and _int(row["pane_dead_time"]) else None,
-                stamp=stamp,
-            )
+            live = _parse(line)
+            sessions.setdefault(live.session_id, live)  # a user split the window: the first pane is the agent's
         return sessions
+
+    def probe(self, session_id: str) -> Live | None:
+        """One session, in one call: None when there is no such session."""
+        result = self.run("display-message", "-p", "-t", exact(session_id), FORMAT, check=False)
+        if result.returncode != 0:
+            return None
+        return _parse(result.stdout.rstrip("\n"))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -202,6 +217,26 @@ class TmuxRuntime:
         while rows and (not rows[-1].strip() or rows[-1].startswith("Pane is dead")):
             rows.pop()
         return "\n".join(rows[-lines:])
+
+    # ------------------------------------------------------------ typing into the agent
+
+    def paste(self, session_id: str, text: str) -> None:
+        """One bracketed paste (`-p`): a multi-line text arrives as one input, not one per line."""
+        buffer = f"ao-send-{os.getpid()}"
+        self.run("load-buffer", "-b", buffer, "-", ";",
+                 "paste-buffer", "-p", "-d", "-b", buffer, "-t", exact(session_id), input=text)
+
+    def press_enter(self, session_id: str) -> None:
+        self.run("send-keys", "-t", exact(session_id), "Enter")
+
+    def cursor_line(self, session_id: str) -> str:
+        """The screen line the cursor is on: where an agent's input line is."""
+        result = self.run("display-message", "-p", "-t", exact(session_id), "#{cursor_y}", ";",
+                          "capture-pane", "-p", "-t", exact(session_id))
+        first, _, screen = result.stdout.partition("\n")
+        lines = screen.split("\n")
+        row = _int(first)
+        return lines[row] if row is not None and 0 <= row < len(lines) else ""
 
     def attach_argv(self, session_id: str) -> list[str]:
         return [self.binary, "-S", str(self.socket), "attach-session", "-t", f"={session_id}"]

@@ -33,8 +33,13 @@ def test_every_command_has_help_with_examples_and_is_in_the_readme(command):
 
 
 @needs_tmux
-def test_demo_manifest_comes_up_with_the_demo_agent(ao, data_dir):
-    result = ao("apply", "-f", str(ROOT / "examples" / "demo.yaml"))
+def test_demo_manifest_comes_up_with_the_demo_agent(ao, data_dir, repo, tmp_path):
+    # The example as shipped, except that its worktrees and branches go to a scratch repository.
+    text = (ROOT / "examples" / "demo.yaml").read_text()
+    assert "  repo: ..  " in text
+    demo = tmp_path / "demo.yaml"
+    demo.write_text(text.replace("  repo: ..  ", f"  repo: {repo}  "))
+    result = ao("apply", "-f", str(demo))
     assert result.returncode == 0, result.stderr
     sessions = {s["id"]: s for s in json.loads(ao("get", "sessions", "-o", "json").stdout)}
     assert set(sessions) == {"demo-orchestrator", "demo-1", "demo-2"}

@@ -1,0 +1,34 @@
+"""The `ao` executable. `ao send` takes a light path (agents run it all day); everything else
+loads the full typer application."""
+
+from __future__ import annotations
+
+import sys
+
+
+def _split_global(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Peel `--data-dir DIR` / `--data-dir=DIR` off the front of argv."""
+    data_dir = None
+    while argv:
+        if argv[0] == "--data-dir" and len(argv) > 1:
+            data_dir, argv = argv[1], argv[2:]
+        elif argv[0].startswith("--data-dir="):
+            data_dir, argv = argv[0].split("=", 1)[1], argv[1:]
+        else:
+            break
+    return data_dir, argv
+
+
+def main() -> None:
+    data_dir, rest = _split_global(sys.argv[1:])
+    if rest and rest[0] == "send":
+        from ..messaging.cli import main as send
+
+        sys.exit(send(rest[1:], data_dir))
+    from .main import main as full
+
+    full()
+
+
+if __name__ == "__main__":
+    main()
