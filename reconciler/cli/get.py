@@ -9,6 +9,7 @@ import typer
 
 from ..errors import AoError, NotFound
 from ..reconcile.service import Ao
+from ..sessions.agents import describe_argv
 from .common import examples, service
 from .output import Format, ShortFormat, age, emit, iso, table
 from .views import event_view, message_view, project_view, session_view
@@ -129,6 +130,7 @@ def describe(
             raise NotFound(f"no session {name!r}", hint="see `ao get sessions --all`")
         view = session_view(record, _observe(ao).get(name))
         view["spec"] = record.spec
+        view["command"] = describe_argv(record.argv) if record.argv else None
         view["argv"] = record.argv
         events = ao.registry.events(session=name, limit=20)
     elif kind in ("project", "projects"):

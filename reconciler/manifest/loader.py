@@ -260,7 +260,7 @@ def _schema_issues(data: Any, marks: Marks, source: str) -> list[ManifestIssue]:
 
     for error in sorted(validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         report(error)
-    return issues
+    return list(dict.fromkeys(issues))  # jsonschema reports `required` once per missing field
 
 
 def _model_issues(exc: ValidationError, marks: Marks, source: str) -> list[ManifestIssue]:

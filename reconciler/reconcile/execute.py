@@ -203,7 +203,10 @@ class Executor:
             return self._launch_failed(action, exc.reason, exc.message)
         except AoError as exc:
             return self._launch_failed(action, "RuntimeError", str(exc))
-        return _Result(changes=_running(prepared, pid, self.clock(), self.runtime.name))
+        changes = _running(prepared, pid, self.clock(), self.runtime.name)
+        # The row always describes what runs now, whatever the verb that started it.
+        changes.update(spec=dict(desired.spec), spec_hash=desired.spec_hash, restart_policy=desired.restart_policy)
+        return _Result(changes=changes)
 
     def _launch_failed(self, action: Action, reason: str, message: str) -> _Result:
         record = action.record
@@ -227,16 +230,13 @@ class Executor:
         if verb == Verb.RECREATE:
             result = self._launch(action, teams, resume=False)
             if result.ok:
-                result.changes.update(spec=dict(action.desired.spec), spec_hash=action.desired.spec_hash,  # type: ignore[union-attr]
-                                      backoff_step=0, quick_failures=0)
+                result.changes.update(backoff_step=0, quick_failures=0)
                 result.event = ("Recreated", f"restarted {sid} with its new spec: {action.reason}", False)
                 result.outcome = "recreated"
             return result
         if verb == Verb.RELAUNCH:
             output = _last_lines(self.runtime, action) if action.live and not action.live.alive else ""
-            preset = PRESETS.get((action.desired.spec["agent"].get("preset") or "")) if action.desired else None
-            resume = bool(preset and preset.resumes and not action.desired.spec["agent"].get("command"))  # type: ignore[union-attr]
-            result = self._launch(action, teams, resume=resume)
+            result = self._launch(action, teams, resume=_can_resume(action))
             if result.ok:
                 record = action.record
                 restarts = (record.restarts if record else 0) + 1
@@ -311,6 +311,15 @@ class Executor:
             reason, message, warning = result.event
             self.registry.add_event(reason, message, project=action.project or None,
                                     session=action.session_id, warning=warning, at=now)
+
+
+def _can_resume(action: Action) -> bool:
+    """Continue the agent's previous conversation when its preset can, unless the last run was a
+    quick failure: a resume that fails at once (no conversation to continue) falls back to a
+    fresh start on the next relaunch instead of looping."""
+    agent = action.desired.spec["agent"] if action.desired else {}
+    preset = PRESETS.get(agent.get("preset") or "")
+    return bool(preset and preset.resumes and not agent.get("command") and action.quick_failures == 0)
 
 
 def _release_workspace(record: SessionRecord | None) -> Removal | None:

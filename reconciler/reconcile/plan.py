@@ -101,7 +101,13 @@ def _dead_agent(desired: DesiredSession, record: SessionRecord, live: Live | Non
         return Action(Verb.RELAUNCH, sid, reason=f"back-off elapsed after the agent {record.reason or 'stopped'}",
                       backoff_step=record.backoff_step + 1, quick_failures=record.quick_failures, **common)
     if record.phase in (Phase.SUCCEEDED, Phase.FAILED):
-        return None  # finished and recorded; the restart policy said to leave it
+        # Finished and recorded. The policy is read again: a worker that ended is brought back
+        # once its restartPolicy is changed to one that restarts it.
+        succeeded = record.phase == Phase.SUCCEEDED
+        if desired.restart_policy == "Always" or (desired.restart_policy == "OnFailure" and not succeeded):
+            return Action(Verb.RELAUNCH, sid, reason=f"restartPolicy is now {desired.restart_policy}",
+                          backoff_step=record.backoff_step, quick_failures=0, **common)
+        return None
     if record.phase == Phase.PENDING and live is None:
         return Action(Verb.CREATE, sid, reason="declared; its session was never started", number=record.number, **common)
     what = _exit_text(live)
@@ -149,6 +155,12 @@ def _converge_one(desired: DesiredSession, sid: str, record: SessionRecord | Non
     return _dead_agent(desired, record, live, world)
 
 
+def _ours(world: World, sid: str) -> Live | None:
+    """The live session `sid` if ao created it; a stranger's session of that name is never touched."""
+    live = world.observed.get(sid)
+    return live if live is not None and live.owned_by(world.owner) else None
+
+
 def _reap(record: SessionRecord | None, sid: str, project: str, reason: str, live: Live | None) -> Action:
     kind = record.kind if record else (live.stamp.kind if live and live.stamp else Kind.WORKER)
     return Action(Verb.REAP, sid, project=project, reason=reason, kind=kind,
@@ -176,7 +188,7 @@ def plan(world: World) -> list[Action]:
             record = records.get(sid)
             if record is not None and (record.project != project.name or record.phase == Phase.TERMINATING):
                 claimed.add(sid)  # reaped below; recreated on a later pass
-                reaps.append(_reap(record, sid, record.project, "being replaced", world.observed.get(sid)))
+                reaps.append(_reap(record, sid, record.project, "being replaced", _ours(world, sid)))
             else:
                 claimed.add(sid)
                 action = _converge_one(project.orchestrator, sid, record, world, None)
@@ -222,7 +234,7 @@ def plan(world: World) -> list[Action]:
             "the orchestrator is no longer enabled" if record.kind == Kind.ORCHESTRATOR
             else f"worker {record.worker!r} is no longer declared")
         claimed.add(record.id)
-        reaps.append(_reap(record, record.id, record.project, gone, world.observed.get(record.id)))
+        reaps.append(_reap(record, record.id, record.project, gone, _ours(world, record.id)))
 
     # Live sessions with our stamp that no record or declaration explains.
     for sid, live in world.observed.items():

@@ -117,13 +117,15 @@ class TmuxRuntime:
         self.config.write_text(CONFIG)
         self.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> Result:
+    def run(self, *args: str, input: str | None = None, check: bool = True, path: str | None = None) -> Result:
         """Run one tmux command (or `;`-joined sequence) against ao's private server."""
         argv = [self.binary, "-S", str(self.socket), "-f", str(self.config), *args]
+        # tmux gives a new pane the PATH of the client that asked for it, whatever `-e PATH=` says.
+        env = self._env if path is None else {**self._env, "PATH": path}
         try:
             proc = subprocess.run(
                 argv, input=input, capture_output=True, text=True, errors="backslashreplace",
-                env=self._env, timeout=TIMEOUT_SECONDS, check=False,
+                env=env, timeout=TIMEOUT_SECONDS, check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise RuntimeFailure(f"tmux {args[0]} did not answer within {TIMEOUT_SECONDS}s") from exc
@@ -182,28 +184,23 @@ class TmuxRuntime:
     def _env_args(env: tuple[tuple[str, str], ...]) -> list[str]:
         return [arg for key, value in env for arg in ("-e", f"{key}={value}")]
 
-    def _pid_query(self, session_id: str) -> list[str]:
-        return [";", "display-message", "-p", "-t", exact(session_id), "#{pane_pid}"]
+    def _start(self, command: list[str], launch: Launch) -> int | None:
+        """Start the agent (new session or respawned pane), stamp it, and return its pid."""
+        self._ensure_config()
+        result = self.run(
+            *command, "-c", launch.cwd, *self._env_args(launch.env), "--", *self._argv(launch.argv),
+            *self._stamp_commands(launch.session_id, launch.stamp),
+            ";", "display-message", "-p", "-t", exact(launch.session_id), "#{pane_pid}",
+            path=dict(launch.env).get("PATH"),
+        )
+        lines = result.stdout.strip().splitlines()
+        return _int(lines[-1]) if lines else None
 
     def create(self, launch: Launch) -> int | None:
-        self._ensure_config()
-        result = self.run(
-            "new-session", "-d", "-s", launch.session_id, "-c", launch.cwd,
-            *self._env_args(launch.env), "--", *self._argv(launch.argv),
-            *self._stamp_commands(launch.session_id, launch.stamp),
-            *self._pid_query(launch.session_id),
-        )
-        return _int(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else None
+        return self._start(["new-session", "-d", "-s", launch.session_id], launch)
 
     def respawn(self, launch: Launch) -> int | None:
-        self._ensure_config()
-        result = self.run(
-            "respawn-pane", "-k", "-t", exact(launch.session_id), "-c", launch.cwd,
-            *self._env_args(launch.env), "--", *self._argv(launch.argv),
-            *self._stamp_commands(launch.session_id, launch.stamp),
-            *self._pid_query(launch.session_id),
-        )
-        return _int(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else None
+        return self._start(["respawn-pane", "-k", "-t", exact(launch.session_id)], launch)
 
     def kill(self, session_id: str) -> None:
         result = self.run("kill-session", "-t", f"={session_id}", check=False)

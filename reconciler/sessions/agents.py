@@ -109,3 +109,11 @@ def display(args: Sequence[Arg]) -> str:
     import shlex
 
     return " ".join(f"<contents of {a.path.name}>" if isinstance(a, FileArg) else shlex.quote(a) for a in args)
+
+
+def describe_argv(argv: Sequence[str]) -> str:
+    """The human form of a stored argv: prompt-file arguments shown as <contents of FILE>."""
+    if len(argv) > 4 and list(argv[:3]) == ["/bin/sh", "-c", EXPAND_SCRIPT]:
+        args: list[Arg] = [FileArg(Path(a[2:])) if a.startswith("f:") else a[2:] for a in argv[4:]]
+        return display(args)
+    return display(list(argv))
