@@ -12,7 +12,11 @@ from .common import examples, service
 from .output import ShortFormat, emit
 from .report import print_pass
 
-orchestrator_app = typer.Typer(help="The project's canonical orchestrator session.", no_args_is_help=True)
+orchestrator_app = typer.Typer(
+    help="The project's canonical orchestrator session.",
+    no_args_is_help=True,
+    epilog=examples("ao orchestrator ensure -p shop"),
+)
 ProjectOption = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
 OutputOption = Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")]
 
