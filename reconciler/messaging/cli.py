@@ -89,8 +89,9 @@ def _arguments(args: argparse.Namespace) -> tuple[str, str]:
         raise SendError(EXIT_USAGE, "no session given; usage: ao send SESSION MESSAGE")
     if len(sources) != 1:
         raise SendError(EXIT_USAGE, "give the message exactly once: MESSAGE, --message TEXT or --file FILE")
-    body = _read(args.file) if args.file is not None else sources[0]
-    return target, _read("-") if body == "-" else body
+    if args.file is not None:
+        return target, _read(args.file)
+    return target, _read("-") if sources[0] == "-" else sources[0]
 
 
 class Mailbox:

@@ -21,7 +21,9 @@ PASTE_PLACEHOLDERS = ("[Pasted text", "[pasted text")
 class Terminal(Protocol):
     def paste(self, session_id: str, text: str) -> None: ...
     def press_enter(self, session_id: str) -> None: ...
-    def cursor_line(self, session_id: str) -> str: ...
+    def cursor_line(self, session_id: str) -> str:
+        """The logical line under the cursor, with its wrapped rows joined."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,19 @@ class Delivery:
     enter_presses: int
 
 
+def _squeeze(text: str) -> str:
+    # Terminals show tabs as spaces and may pad; compare words, not whitespace.
+    return " ".join(text.split())
+
+
 def _tail(text: str) -> str:
     """A short, distinctive end of the message, as it appears on an input line."""
-    last = text.rstrip().splitlines()[-1].strip() if text.strip() else ""
-    return last[-12:]
+    last = text.rstrip().splitlines()[-1] if text.strip() else ""
+    return _squeeze(last)[-12:]
 
 
 def _still_pending(line: str, tail: str) -> bool:
-    return bool(tail and tail in line) or any(p in line for p in PASTE_PLACEHOLDERS)
+    return bool(tail and tail in _squeeze(line)) or any(p in line for p in PASTE_PLACEHOLDERS)
 
 
 def deliver(terminal: Terminal, session_id: str, text: str, *, clock=time.monotonic, sleep=time.sleep) -> Delivery:

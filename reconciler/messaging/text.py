@@ -8,6 +8,7 @@ import unicodedata
 MAX_MESSAGE_CHARS = 10_000
 # C0 and C1 controls and DEL, except tab and newline: no escape sequence reaches the terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
 
 
 class MessageRejected(ValueError):
@@ -19,7 +20,7 @@ def sanitize(text: str) -> str:
     text = _CONTROL.sub("", text)
     # Other invisible format characters (bidi overrides and the like) go too.
     text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cf")
-    return text.strip("\n").rstrip()
+    return _LEADING_BLANK_LINES.sub("", text).rstrip()
 
 
 def compose(body: str, sender: str | None) -> str:

@@ -163,7 +163,9 @@ class TmuxRuntime:
         result = self.run("display-message", "-p", "-t", exact(session_id), FORMAT, check=False)
         if result.returncode != 0:
             return None
-        return _parse(result.stdout.rstrip("\n"))
+        live = _parse(result.stdout.rstrip("\n"))
+        # display-message with a target that matches nothing prints empty fields and succeeds.
+        return live if live.session_id == session_id else None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -204,7 +206,7 @@ class TmuxRuntime:
 
     def kill(self, session_id: str) -> None:
         result = self.run("kill-session", "-t", f"={session_id}", check=False)
-        if result.returncode != 0 and not re.search(r"can't find session|no server running|error connecting", result.stderr):
+        if result.returncode != 0 and not re.search(r"can't find session|no current target|no server running|error connecting", result.stderr):
             raise RuntimeFailure(f"tmux kill-session failed: {result.stderr}")
 
     def capture(self, session_id: str, lines: int) -> str:
@@ -227,13 +229,15 @@ class TmuxRuntime:
         self.run("send-keys", "-t", exact(session_id), "Enter")
 
     def cursor_line(self, session_id: str) -> str:
-        """The screen line the cursor is on: where an agent's input line is."""
-        result = self.run("display-message", "-p", "-t", exact(session_id), "#{cursor_y}", ";",
-                          "capture-pane", "-p", "-t", exact(session_id))
-        first, _, screen = result.stdout.partition("\n")
-        lines = screen.split("\n")
-        row = _int(first)
-        return lines[row] if row is not None and 0 <= row < len(lines) else ""
+        """The agent's input line: the logical line under the cursor, wrapped rows joined."""
+        row = _int(self.run("display-message", "-p", "-t", exact(session_id), "#{cursor_y}").stdout.strip())
+        if row is None:
+            return ""
+        # -J joins rows that tmux wrapped, so the last line printed is the cursor's whole line.
+        result = self.run("capture-pane", "-p", "-J", "-S", str(max(row - 20, 0)), "-E", str(row),
+                          "-t", exact(session_id))
+        lines = result.stdout.rstrip("\n").split("\n")
+        return lines[-1] if lines else ""
 
     def attach_argv(self, session_id: str) -> list[str]:
         return [self.binary, "-S", str(self.socket), "attach-session", "-t", f"={session_id}"]

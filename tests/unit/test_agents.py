@@ -1,0 +1,380 @@
+"""Agent presets and role prompts: the exact argv of every preset, the prompt-file launcher run
+for real through /bin/sh, and the rendered role/task/prompt files."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.sessions.agents import (
+    DEFAULT_PRESET,
+    EXPAND_SCRIPT,
+    PRESETS,
+    FileArg,
+    PromptFiles,
+    agent_args,
+    describe_argv,
+    expand,
+    preset_args,
+)
+from reconciler.sessions.naming import orchestrator_id
+from reconciler.sessions.prompts import SessionFacts, render_role, task_text, write_prompts
+
+DIR = Path("/data/sessions/shop-2")
+FILES = PromptFiles(role=DIR / "role.md", task=DIR / "task.md", combined=DIR / "prompt.md")
+LAUNCH = ("/bin/sh", "-c", EXPAND_SCRIPT, "ao-launch")
+ROLE, TASK, PROMPT = "f:/data/sessions/shop-2/role.md", "f:/data/sessions/shop-2/task.md", "f:/data/sessions/shop-2/prompt.md"
+SHELL = "/usr/local/bin/test-shell"
+
+# preset -> (fresh argv, fresh human form, resume argv, resume human form)
+EXPECTED: dict[str, tuple[tuple[str, ...], str, tuple[str, ...], str]] = {
+    "claude-code": (
+        (*LAUNCH, "a:claude", "a:--append-system-prompt", ROLE, TASK),
+        "claude --append-system-prompt <contents of role.md> <contents of task.md>",
+        (*LAUNCH, "a:claude", "a:--continue", "a:--append-system-prompt", ROLE),
+        "claude --continue --append-system-prompt <contents of role.md>",
+    ),
+    "codex": (
+        (*LAUNCH, "a:codex", PROMPT),
+        "codex <contents of prompt.md>",
+        ("codex", "resume", "--last"),
+        "codex resume --last",
+    ),
+    "aider": (
+        ("aider", "--read", "/data/sessions/shop-2/prompt.md"),
+        "aider --read /data/sessions/shop-2/prompt.md",
+        ("aider", "--read", "/data/sessions/shop-2/prompt.md"),
+        "aider --read /data/sessions/shop-2/prompt.md",
+    ),
+    "opencode": (
+        (*LAUNCH, "a:opencode", "a:--prompt", PROMPT),
+        "opencode --prompt <contents of prompt.md>",
+        ("opencode", "--continue"),
+        "opencode --continue",
+    ),
+    "gemini": (
+        (*LAUNCH, "a:gemini", "a:--prompt-interactive", PROMPT),
+        "gemini --prompt-interactive <contents of prompt.md>",
+        (*LAUNCH, "a:gemini", "a:--prompt-interactive", PROMPT),
+        "gemini --prompt-interactive <contents of prompt.md>",
+    ),
+    "shell": ((SHELL,), SHELL, (SHELL,), SHELL),
+    "demo": (
+        (sys.executable, "-m", "reconciler.sessions.demo_agent", "--prompt-file", "/data/sessions/shop-2/prompt.md"),
+        f"{shlex.quote(sys.executable)} -m reconciler.sessions.demo_agent --prompt-file /data/sessions/shop-2/prompt.md",
+        (sys.executable, "-m", "reconciler.sessions.demo_agent", "--prompt-file", "/data/sessions/shop-2/prompt.md"),
+        f"{shlex.quote(sys.executable)} -m reconciler.sessions.demo_agent --prompt-file /data/sessions/shop-2/prompt.md",
+    ),
+}
+
+
+@pytest.fixture(autouse=True)
+def _shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHELL", SHELL)
+
+
+def test_every_preset_has_an_expectation() -> None:
+    assert set(EXPECTED) == set(PRESETS)
+    assert DEFAULT_PRESET in PRESETS
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
+def test_preset_argv(name: str, resume: bool) -> None:
+    fresh, fresh_human, resumed, resumed_human = EXPECTED[name]
+    argv, human = (resumed, resumed_human) if resume else (fresh, fresh_human)
+    assert expand(preset_args(name, FILES, resume=resume)) == argv
+    assert expand(agent_args({"preset": name}, FILES, resume=resume)) == argv
+    assert describe_argv(argv) == human
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_only_presets_that_resume_change_their_argv_on_relaunch(name: str) -> None:
+    changes = preset_args(name, FILES, resume=True) != preset_args(name, FILES, resume=False)
+    assert changes == PRESETS[name].resumes
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_preset_runs_its_own_binary(name: str) -> None:
+    args = preset_args(name, FILES, resume=False)
+    binary = PRESETS[name].binary
+    if binary is not None:
+        assert args[0] == binary
+    # Prompts travel through files, never as text in the argv.
+    assert all(isinstance(a, FileArg) or "\n" not in a for a in args)
+
+
+def test_no_preset_means_the_default_preset() -> None:
+    assert agent_args({}, FILES, resume=False) == preset_args(DEFAULT_PRESET, FILES, resume=False)
+    assert agent_args({"preset": None, "command": []}, FILES, resume=True) == preset_args(DEFAULT_PRESET, FILES, resume=True)
+
+
+def test_an_explicit_command_wins_over_a_preset() -> None:
+    agent = {"preset": "codex", "command": ["my-agent", "--model", "x y", "$HOME"]}
+    for resume in (False, True):
+        argv = expand(agent_args(agent, FILES, resume=resume))
+        assert argv == ("my-agent", "--model", "x y", "$HOME")
+        assert describe_argv(argv) == "my-agent --model 'x y' '$HOME'"
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ValueError, match="nope"):
+        preset_args("nope", FILES, resume=False)
+
+
+def test_describe_argv_of_a_plain_argv_and_of_literal_prefixes() -> None:
+    assert describe_argv(["sleep", "10"]) == "sleep 10"
+    # A literal that looks like an encoded file argument stays a literal.
+    argv = expand(["tool", "f:/etc/passwd", FileArg(Path("/p/task.md"))])
+    assert argv == (*LAUNCH, "a:tool", "a:f:/etc/passwd", "f:/p/task.md")
+    assert describe_argv(argv) == "tool f:/etc/passwd <contents of task.md>"
+
+
+# ------------------------------------------------------------------- the launcher, for real
+
+NASTY = (
+    'He said "hi" and \'bye\'; touch PWNED; echo "$(touch PWNED)" `touch PWNED`\n'
+    "$HOME ${HOME} `id` $(whoami) \\back\\slash \\n\n"
+    "\ttab  two  spaces  \n"
+    "non-ASCII: héllo — 日本語 🚀 ünïcödé\n"
+    "a:not-a-prefix\n"
+    "f:/etc/hostname\n"
+    "* ? [a-z] ~ ! & | < > #\n"
+)
+DUMP = "import os, pickle, sys; pickle.dump([os.fsencode(a) for a in sys.argv[1:]], open(os.environ['OUT'], 'wb'))"
+
+
+def run_launcher(argv: tuple[str, ...], out: Path, **env: str) -> subprocess.CompletedProcess[bytes]:
+    assert argv[0] == "/bin/sh"
+    full_env = {**os.environ, "OUT": str(out), **env}
+    return subprocess.run(list(argv), env=full_env, capture_output=True, timeout=30, check=False)
+
+
+def received(out: Path) -> list[bytes]:
+    return pickle.loads(out.read_bytes())
+
+
+@pytest.fixture
+def prompt_files(tmp_path: Path) -> PromptFiles:
+    directory = tmp_path / "session dir with spaces & $x"
+    directory.mkdir()
+    files = PromptFiles(directory / "role.md", directory / "task.md", directory / "prompt.md")
+    nasty = NASTY.replace("PWNED", shlex.quote(str(tmp_path / "pwned")))  # evaluated, it would create this file
+    files.role.write_text("# Role\n" + nasty, encoding="utf-8")
+    files.task.write_text("-n -e --help\n" + nasty, encoding="utf-8")  # starts like an option
+    files.combined.write_text("# Role\n" + nasty + "\n---\n\n-n task\n", encoding="utf-8")
+    return files
+
+
+def test_expand_hands_each_file_to_the_program_as_one_argument(prompt_files: PromptFiles, tmp_path: Path) -> None:
+    out = tmp_path / "argv.pickle"
+    args = [sys.executable, "-c", DUMP, "literal with 'quotes' and $HOME", FileArg(prompt_files.role), "",
+            FileArg(prompt_files.task), "-x"]
+    result = run_launcher(expand(args), out)
+    assert result.returncode == 0, result.stderr
+    role = prompt_files.role.read_bytes()
+    task = prompt_files.task.read_bytes()
+    assert received(out) == [
+        b"literal with 'quotes' and $HOME",
+        role.removesuffix(b"\n"),
+        b"",
+        task.removesuffix(b"\n"),
+        b"-x",
+    ]
+    assert b"touch" in role and not (tmp_path / "pwned").exists()  # nothing in a prompt was run
+
+
+@pytest.mark.parametrize("name", ["claude-code", "codex", "opencode", "gemini"])
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
+def test_presets_reach_their_binary_with_the_prompt_contents(name: str, resume: bool, prompt_files: PromptFiles,
+                                                             tmp_path: Path) -> None:
+    """A fake agent binary on PATH records the argv the preset's launcher gives it."""
+    binary = PRESETS[name].binary
+    assert binary is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / binary
+    fake.write_text(f"#!{sys.executable}\n{DUMP}\n")
+    fake.chmod(0o755)
+    out = tmp_path / "argv.pickle"
+    argv = expand(preset_args(name, prompt_files, resume=resume))
+    if argv[0] != "/bin/sh":  # a plain argv: what the multiplexer runs directly
+        argv = ("/bin/sh", "-c", 'exec "$@"', "sh", *argv)
+    result = run_launcher(argv, out, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert result.returncode == 0, result.stderr
+
+    def content(path: Path) -> bytes:
+        return path.read_bytes().removesuffix(b"\n")
+
+    role, task, combined = content(prompt_files.role), content(prompt_files.task), content(prompt_files.combined)
+    expected = {
+        ("claude-code", False): [b"--append-system-prompt", role, task],
+        ("claude-code", True): [b"--continue", b"--append-system-prompt", role],
+        ("codex", False): [combined],
+        ("codex", True): [b"resume", b"--last"],
+        ("opencode", False): [b"--prompt", combined],
+        ("opencode", True): [b"--continue"],
+        ("gemini", False): [b"--prompt-interactive", combined],
+        ("gemini", True): [b"--prompt-interactive", combined],
+    }
+    assert received(out) == expected[name, resume]
+
+
+def test_only_one_trailing_newline_is_expected_to_go(tmp_path: Path) -> None:
+    """`$(cat)` strips trailing newlines; inner and leading ones stay."""
+    prompt = tmp_path / "p.md"
+    prompt.write_bytes(b"\n\nfirst\n\n\nlast\n")
+    out = tmp_path / "argv.pickle"
+    assert run_launcher(expand([sys.executable, "-c", DUMP, FileArg(prompt)]), out).returncode == 0
+    assert received(out) == [b"\n\nfirst\n\n\nlast"]
+
+
+@pytest.mark.parametrize("missing_at", [0, 1])
+def test_a_missing_prompt_file_makes_the_launcher_exit_127(missing_at: int, tmp_path: Path) -> None:
+    present = tmp_path / "present.md"
+    present.write_text("here\n")
+    files = [present, present]
+    files[missing_at] = tmp_path / "missing.md"
+    out = tmp_path / "argv.pickle"
+    result = run_launcher(expand([sys.executable, "-c", DUMP, *map(FileArg, files)]), out)
+    assert result.returncode == 127
+    assert b"missing.md" in result.stderr
+    assert not out.exists()  # the program never started
+
+
+# ------------------------------------------------------------------------------------ prompts
+
+
+def worker(**changes: object) -> SessionFacts:
+    facts = dict(
+        session_id="sp-2", project="shop", kind="worker", workspace="/data/worktrees/shop/sp-2",
+        branch="ao/sp-2", default_branch="trunk", issue="124", task="Speed up the cart page",
+        orchestrator_id=orchestrator_id("sp"),
+    )
+    facts.update(changes)
+    return SessionFacts(**facts)  # type: ignore[arg-type]
+
+
+WORKERS = ("sp-1 login-bug (issue 123) Running ao/sp-1", "sp-2 cart (issue 124) Pending ao/sp-2")
+RULES = "Never merge without a green test run.\nKeep commits small."
+
+
+def orchestrator(**changes: object) -> SessionFacts:
+    facts = dict(
+        session_id="sp-orchestrator", project="shop", kind="orchestrator", workspace="/src/shop",
+        branch="main", default_branch="main", workers=WORKERS, rules=RULES,
+    )
+    facts.update(changes)
+    return SessionFacts(**facts)  # type: ignore[arg-type]
+
+
+def no_placeholders_left(text: str) -> None:
+    assert not re.search(r"\$\{?[a-z_]+", text), text
+
+
+def test_worker_role_with_an_orchestrator() -> None:
+    role = render_role(worker())
+    no_placeholders_left(role)
+    assert "## Talking to the Orchestrator" in role
+    assert '\nao send --session sp-orchestrator --message "..."\n' in role  # the exact command, on its own line
+    assert "`[from <session-id>]`" in role
+    assert "`[from sp-orchestrator]` is your orchestrator" in role
+    assert "`ao/sp-2`" in role.split("## Talking to the Orchestrator")[1]  # tells it which branch to report
+    for fact in ("sp-2", "shop", "/data/worktrees/shop/sp-2", "ao/sp-2", "Speed up the cart page", "124"):
+        assert fact in role
+    assert "never push to or rewrite `trunk`" in role
+
+
+def test_worker_role_without_an_orchestrator() -> None:
+    role = render_role(worker(orchestrator_id=None))
+    no_placeholders_left(role)
+    assert "Talking to the Orchestrator" not in role
+    assert "ao send" not in role
+    assert "[from " not in role
+    assert "Speed up the cart page" in role
+
+
+def test_worker_task_text() -> None:
+    assert task_text(worker()) == "Speed up the cart page\n\nIssue: 124"
+    assert task_text(worker(issue=None)) == "Speed up the cart page"
+    assert task_text(worker(task="  ", issue="7")) == "Issue: 7"
+    assert "wait for instructions" in task_text(worker(task=None, issue=None))
+    assert "Issue: (none)" not in render_role(worker()) and "Issue: (none)" in render_role(worker(issue=None))
+
+
+def test_orchestrator_role() -> None:
+    role = render_role(orchestrator())
+    no_placeholders_left(role)
+    assert role.startswith("# You are sp-orchestrator, the orchestrator of project shop")
+    assert "Delegate; do not implement" in role
+    team = role.split("## Your team")[1].split("##")[0]
+    assert [line for line in team.splitlines() if line.strip()] == [f"- {w}" for w in WORKERS]
+    for command in ("ao get sessions -p shop", "ao spawn --project shop", 'ao send --session <session-id> --message "..."',
+                    "ao logs <session-id>", "ao apply -f", "ao diff -f"):
+        assert command in role, command
+    assert "[from sp-orchestrator]" in role and "[from <session-id>]" in role
+    assert "## Project rules" in role
+    assert role.rstrip().endswith(RULES)  # the manifest's rules come last
+
+
+def test_orchestrator_role_without_workers_or_rules() -> None:
+    role = render_role(orchestrator(workers=(), rules="  \n"))
+    no_placeholders_left(role)
+    assert "- (no workers yet)" in role
+    assert "Project rules" not in role
+    assert role.rstrip().endswith("- Branch: `main`")
+
+
+def test_orchestrator_task_points_at_its_project() -> None:
+    task = task_text(orchestrator())
+    assert "`ao get sessions -p shop`" in task and "ao spawn" in task
+
+
+def test_rules_and_tasks_with_dollars_are_not_templates() -> None:
+    rules = "Use $HOME/bin and ${PATH}; never `rm -rf $workspace`."
+    assert render_role(orchestrator(rules=rules)).rstrip().endswith(rules)
+    task = "Replace $session_id in the docs"
+    assert task in render_role(worker(task=task))
+
+
+def test_write_prompts(tmp_path: Path) -> None:
+    directory = tmp_path / "sessions" / "sp-2"
+    files = write_prompts(directory, worker())
+    assert files == PromptFiles(directory / "role.md", directory / "task.md", directory / "prompt.md")
+    assert sorted(p.name for p in directory.iterdir()) == ["prompt.md", "role.md", "task.md"]  # no temp files left
+    role = files.role.read_text(encoding="utf-8")
+    task = files.task.read_text(encoding="utf-8")
+    combined = files.combined.read_text(encoding="utf-8")
+    assert role == render_role(worker())
+    assert task == task_text(worker())
+    assert role.rstrip() in combined and task in combined
+    assert combined.index(role.rstrip()) < combined.index(task)
+
+
+def test_write_prompts_rewrites_at_every_launch(tmp_path: Path) -> None:
+    directory = tmp_path / "sp-2"
+    write_prompts(directory, worker(orchestrator_id=None))
+    assert "Talking to the Orchestrator" not in (directory / "role.md").read_text()
+    files = write_prompts(directory, worker())  # an orchestrator appeared since
+    assert "Talking to the Orchestrator" in files.role.read_text()
+    assert "Talking to the Orchestrator" in files.combined.read_text()
+
+
+def test_written_prompts_survive_the_launcher(tmp_path: Path) -> None:
+    """End to end: rendered prompts, claude-code's argv, the real /bin/sh launcher."""
+    files = write_prompts(tmp_path / "sp-2", worker(task='Fix "quotes", `ticks` and $VARS — ünïcödé'))
+    out = tmp_path / "argv.pickle"
+    args = [sys.executable, "-c", DUMP, *preset_args("claude-code", files, resume=False)[1:]]
+    assert run_launcher(expand(args), out).returncode == 0
+    assert received(out) == [
+        b"--append-system-prompt",
+        files.role.read_bytes().rstrip(b"\n"),
+        files.task.read_bytes().rstrip(b"\n"),
+    ]
