@@ -33,6 +33,8 @@ def apply(
     filename: FilesOption = [],  # noqa: B006 - typer reads the default
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would change; change nothing.")] = False,
     output: OutputOption = ShortFormat.text,
+    wait: Annotated[bool, typer.Option("--wait", help="Return once the projects are Synced and Healthy.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="With --wait: seconds before failing (exit 1).")] = 120.0,
 ) -> None:
     """Record the desired state from manifests, then converge the affected projects once.
 
@@ -41,9 +43,19 @@ def apply(
     added with `ao spawn` are kept.
     """
     loaded = _load(filename)
-    report = service(ctx).apply(loaded, dry_run=dry_run)
+    ao = service(ctx)
+    report = ao.apply(loaded, dry_run=dry_run)
     print_apply(report, output.value)
-    if not report.reconcile.ok:
+    if wait and not dry_run:
+        from .control import _wait_until, project_blocker
+
+        names = [p.name for p in loaded]
+        blocker = _wait_until(lambda: project_blocker(ao, names), timeout)
+        if blocker is not None:
+            typer.echo(f"error: timed out after {timeout:g}s: {blocker}", err=True)
+            raise typer.Exit(EXIT_FAILURE)
+        typer.echo(f"{', '.join('project/' + n for n in names)} synced and healthy", err=output == ShortFormat.json)
+    elif not report.reconcile.ok:
         raise typer.Exit(EXIT_FAILURE)
 
 
@@ -112,7 +124,8 @@ def delete(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=examples("ao apply -f shop.yaml", "ao apply -f manifests/ --dry-run", "cat shop.yaml | ao apply -f -", "ao apply -f shop.yaml -o json"))(apply)
+    app.command(epilog=examples("ao apply -f shop.yaml", "ao apply -f manifests/ --dry-run", "cat shop.yaml | ao apply -f -",
+                                 "ao apply -f shop.yaml --wait --timeout 60", "ao apply -f shop.yaml -o json"))(apply)
     app.command(epilog=examples("ao diff -f shop.yaml", "ao diff -f manifests/ && echo in sync"))(diff)
     app.command(epilog=examples("ao delete project shop", "ao delete session shop-7", "ao delete -f shop.yaml --dry-run"))(delete)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any
 
@@ -9,10 +10,13 @@ import typer
 
 from ..errors import AoError, NotFound
 from ..reconcile.service import Ao
+from ..reconcile.status import conditions
 from ..sessions.agents import describe_argv
 from .common import examples, service
 from .output import Format, ShortFormat, age, emit, iso, table
 from .views import event_view, message_view, project_view, session_view
+
+WATCH_INTERVAL = 0.5
 
 get_app = typer.Typer(help="List projects or sessions.", no_args_is_help=True)
 
@@ -28,10 +32,34 @@ def _observe(ao: Ao) -> dict[str, Any]:
         return {}
 
 
-def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: bool) -> None:
+def _watch_sessions(ao: Ao, project: str | None, all_: bool, output: Format) -> None:
+    """Print the table once, then one line per session whenever its state changes (Ctrl-C ends)."""
+    shown: dict[str, tuple] = {}
+    first = True
+    while True:
+        live = _observe(ao)
+        for record in ao.sessions(project, include_terminated=True):
+            view = session_view(record, live.get(record.id))
+            key = (view["phase"], view["agent"], view["restarts"], view["reason"])
+            if shown.get(record.id) == key or (first and not all_ and record.phase == "Terminated"):
+                continue
+            shown[record.id] = key
+            if output == Format.json:
+                typer.echo(json.dumps(view))
+            else:
+                typer.echo(f"{iso(time.time())}  {view['id']:<22} {view['phase']:<17} agent {view['agent']:<13} "
+                           f"restarts {view['restarts']:<3} {view['reason'] or ''}")
+        first = False
+        time.sleep(WATCH_INTERVAL)
+
+
+def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: bool, watch: bool = False) -> None:
     ao = service(ctx)
     if project is not None and ao.registry.project(project) is None:
         raise NotFound(f"no project named {project!r}", hint="see `ao get projects`")
+    if watch:
+        _watch_sessions(ao, project, all_, output)
+        return
     records = ao.sessions(project, include_terminated=all_)
     live = _observe(ao)
     views = [session_view(r, live.get(r.id)) for r in records]
@@ -53,15 +81,17 @@ def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: boo
 
 
 @get_app.command("sessions", epilog=examples(
-    "ao get sessions", "ao get sessions -p shop -o wide", "ao get sessions -o json | jq '.[].phase'"))
+    "ao get sessions", "ao get sessions -p shop -o wide", "ao get sessions -w",
+    "ao get sessions -o json | jq '.[].phase'"))
 def get_sessions(
     ctx: typer.Context,
     project: ProjectFilter = None,
     output: FormatOption = Format.table,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include terminated sessions.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep printing changes (Ctrl-C ends).")] = False,
 ) -> None:
     """List sessions: phase from the registry, AGENT from the live runtime."""
-    _sessions(ctx, project, output, all_)
+    _sessions(ctx, project, output, all_, watch)
 
 
 @get_app.command("projects", epilog=examples("ao get projects", "ao get projects -o yaml"))
@@ -70,20 +100,21 @@ def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> Non
     ao = service(ctx)
     projects = ao.registry.projects()
     sessions = ao.sessions()
-    views = [project_view(p, [s for s in sessions if s.project == p.name]) for p in projects]
+    live = _observe(ao)
+    views = [project_view(p, [s for s in sessions if s.project == p.name], live) for p in projects]
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
     if not views:
         typer.echo("No projects. Apply a manifest: ao apply -f examples/demo.yaml", err=True)
         return
-    headers = ["NAME", "PREFIX", "RUNNING", "GENERATION", "OBSERVED", "AGE"]
-    rows = [[v["name"], v["prefix"], f"{v['running']}/{v['sessions']}", v["generation"], v["observedGeneration"],
-             age(p.created_at)] for v, p in zip(views, projects, strict=True)]
+    headers = ["NAME", "SYNC", "HEALTH", "RUNNING", "GENERATION", "OBSERVED", "AGE"]
+    rows = [[v["name"], v["sync"], v["health"], f"{v['running']}/{v['sessions']}", v["generation"],
+             v["observedGeneration"], age(p.created_at)] for v, p in zip(views, projects, strict=True)]
     if output == Format.wide:
-        headers.append("SOURCE")
+        headers += ["PREFIX", "SOURCE"]
         for row, v in zip(rows, views, strict=True):
-            row.append(v["source"])
+            row += [v["prefix"], v["source"]]
     table(headers, rows)
 
 
@@ -128,7 +159,9 @@ def describe(
         record = ao.registry.session(name)
         if record is None:
             raise NotFound(f"no session {name!r}", hint="see `ao get sessions --all`")
-        view = session_view(record, _observe(ao).get(name))
+        live = _observe(ao).get(name)
+        view = session_view(record, live)
+        view["conditions"] = [{**c, "lastTransitionTime": iso(c["lastTransitionTime"])} for c in conditions(record, live)]
         view["spec"] = record.spec
         view["command"] = describe_argv(record.argv) if record.argv else None
         view["argv"] = record.argv
@@ -137,7 +170,7 @@ def describe(
         project = ao.registry.project(name)
         if project is None:
             raise NotFound(f"no project {name!r}", hint="see `ao get projects`")
-        view = project_view(project, ao.sessions(name))
+        view = project_view(project, ao.sessions(name), _observe(ao))
         view["deleted"] = bool(project.deleted)
         view["workers"] = [{"name": w.name, "owner": w.owner, **w.spec} for w in ao.registry.workers(name)]
         view["sessionIds"] = [s.id for s in ao.sessions(name)]
@@ -163,20 +196,36 @@ def events(
     session: Annotated[str | None, typer.Option("--session", "-s", help="Only this session.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent events.")] = 50,
     output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events (Ctrl-C ends).")] = False,
 ) -> None:
     """Show recent events: what ao did and why (creations, restarts, reaps, failures)."""
-    rows = service(ctx).registry.events(project=project, session=session, limit=limit)
-    if output == ShortFormat.json:
+    registry = service(ctx).registry
+    rows = registry.events(project=project, session=session, limit=limit)
+    if output == ShortFormat.json and not follow:
         emit([event_view(e) for e in rows], "json")
         return
-    if not rows:
+    if not rows and not follow:
         typer.echo("No events.", err=True)
         return
-    table(["TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"],
-          [[iso(e.at), e.type, e.reason, e.session or e.project, e.message.splitlines()[0]] for e in rows])
+    if not follow:
+        table(["TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+              [[iso(e.at), e.type, e.reason, e.session or e.project, e.message.splitlines()[0]] for e in rows])
+        return
+    last = 0
+    while True:
+        for event in rows:
+            last = event.id
+            if output == ShortFormat.json:
+                typer.echo(json.dumps(event_view(event)))
+            else:
+                typer.echo(f"{iso(event.at)}  {event.type:<7} {event.reason:<16} {event.session or event.project or '-':<20} "
+                           f"{event.message.splitlines()[0]}")
+        time.sleep(WATCH_INTERVAL)
+        rows = registry.events(project=project, session=session, after_id=last)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(get_app, name="get")
     app.command(epilog=examples("ao describe session shop-1", "ao describe project shop -o json"))(describe)
-    app.command(epilog=examples("ao events", "ao events -p shop -n 20", "ao events -s shop-2 -o json"))(events)
+    app.command(epilog=examples("ao events", "ao events -p shop -n 20", "ao events -f",
+                                                        "ao events -s shop-2 -o json"))(events)

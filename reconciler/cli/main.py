@@ -50,13 +50,14 @@ def _global(
 
 
 def _register() -> None:
-    from . import apply, get, sessions, system, team
+    from . import apply, control, get, sessions, system, team
 
     apply.register(app)
     get.register(app)
     sessions.register(app)
     system.register(app)
     team.register(app)
+    control.register(app)
 
 
 _register()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..registry.records import EventRecord, MessageRecord, ProjectRecord, SessionRecord
+from ..reconcile.status import project_status
 from ..runtime.base import Live
 from .output import iso
 
@@ -48,10 +50,14 @@ def session_view(record: SessionRecord, live: Live | None) -> dict[str, Any]:
     }
 
 
-def project_view(record: ProjectRecord, sessions: list[SessionRecord]) -> dict[str, Any]:
+def project_view(record: ProjectRecord, sessions: list[SessionRecord], observed: Mapping[str, Live]) -> dict[str, Any]:
     running = sum(1 for s in sessions if s.phase == "Running")
+    status = project_status(record, sessions, observed)
     return {
         "name": record.name,
+        "sync": status.sync,
+        "health": status.health,
+        "blockers": [str(b) for b in status.blockers],
         "prefix": record.prefix,
         "generation": record.generation,
         "observedGeneration": record.observed_generation,

@@ -33,7 +33,7 @@ Control characters other than newline and tab are removed; messages are at most
 then Enter).
 
 exit codes:
-  0  delivered (or sent but not confirmed; see the outcome)
+  0  delivered (or queued with --queue, or sent but not confirmed; see the outcome)
   1  delivery failed
   2  usage: empty or over-long message, bad arguments
   3  unknown session
@@ -44,6 +44,7 @@ Examples:
   ao send shop-orchestrator "tests are green on ao/shop-3"
   ao send --session shop-2 --message "please rebase on main"
   ao send shop-2 --file notes.md
+  ao send shop-3 --queue "start with the failing test"
   git diff | ao send shop-orchestrator -
 """
 
@@ -66,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-s", "--session", help="session ID")
     p.add_argument("-m", "--message", help="message text; `-` reads stdin")
     p.add_argument("-f", "--file", help="read the message from a file (`-`: stdin)")
+    p.add_argument("-q", "--queue", action="store_true",
+                   help="if the agent is not running (yet), keep the message and deliver it once it runs")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     return p
 
@@ -129,7 +132,7 @@ class Mailbox:
                 self.conn.execute(sql, list(message.values()))
 
 
-def send(target: str, body: str, *, data_dir: DataDir, sender: str | None) -> dict:
+def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue: bool = False) -> dict:
     """Deliver one message; returns the recorded message. Raises SendError with an exit code."""
     from ..runtime.tmux import TmuxRuntime  # imported here so that usage errors stay instant
     from .deliver import deliver
@@ -152,12 +155,15 @@ def send(target: str, body: str, *, data_dir: DataDir, sender: str | None) -> di
         raise reject(EXIT_TERMINATED, "rejected", f"session {target} is terminated; it cannot receive messages")
     runtime = TmuxRuntime(data_dir.tmux_socket, data_dir.tmux_config)
     live = runtime.probe(target)
+    if queue and (live is None or not live.alive):
+        mailbox.record(**record, outcome="queued", detail="waiting for the agent to run", enter_presses=0)
+        return {**record, "outcome": "queued", "detail": "delivered once the agent runs", "enterPresses": 0}
     if live is None or not live.alive or not live.owned_by(data_dir.owner_id):
         state = "has no live session" if live is None else (
             "was not created by ao" if not live.owned_by(data_dir.owner_id) else "is not running")
         raise reject(EXIT_NOT_RUNNING, "rejected",
                      f"the agent of session {target} {state} (phase {row['phase']}); "
-                     "`ao reconcile` relaunches it if its restart policy allows")
+                     "`ao reconcile` relaunches it if its restart policy allows; --queue keeps the message until then")
     try:
         result = deliver(runtime, target, text)
     except Exception as exc:  # the runtime failed mid-way: record it, report it
@@ -172,7 +178,8 @@ def main(argv: list[str], data_dir: str | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         target, body = _arguments(args)
-        sent = send(target, body, data_dir=DataDir.resolve(data_dir), sender=os.environ.get("AO_SESSION_ID") or None)
+        sent = send(target, body, data_dir=DataDir.resolve(data_dir), sender=os.environ.get("AO_SESSION_ID") or None,
+                    queue=args.queue)
     except SendError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code

@@ -25,7 +25,10 @@ from ..runtime.base import Runtime
 from ..sessions.agents import PRESETS, display
 from ..sessions.workspace import Removal, WorkspaceError, remove_worktree
 from . import backoff
+from ..messaging.queue import queue
 from .launch import LaunchError, Prepared, Team, prepare
+from .notices import SENDER, notice
+from .ratelimit import LaunchLimiter
 from .plan import Action, Verb, World
 
 LAST_LINES = 10
@@ -98,12 +101,14 @@ class Executor:
         *,
         clock: Callable[[], float] = time.time,
         parallel: int = PARALLEL_LAUNCHES,
+        limiter: LaunchLimiter | None = None,
     ) -> None:
         self.registry = registry
         self.runtime = runtime
         self.data_dir = data_dir
         self.clock = clock
         self.parallel = parallel
+        self.limiter = limiter
 
     # ------------------------------------------------------------ pass
 
@@ -122,9 +127,16 @@ class Executor:
                 for action, result in zip(group, pool.map(lambda a: self._act(a, teams), group), strict=True):
                     results[id(action)] = result
         now = self.clock()
+        orchestrators = {p.name: p.orchestrator.orchestrator_id for p in world.desired if p.orchestrator}
         with self.registry.transaction():
             for action in work:
-                self._write_result(action, results[id(action)], now)
+                result = results[id(action)]
+                self._write_result(action, result, now)
+                text = notice(action, result.outcome, now)
+                target = orchestrators.get(action.project)
+                if text and target and target != action.session_id:
+                    queue(self.registry, target=target, project=action.project, body=f"[from {SENDER}] {text}",
+                          sender=SENDER, at=now)
         outcomes = []
         for action in actions:
             result = results.get(id(action))
@@ -198,6 +210,8 @@ class Executor:
                 resume=resume, team=teams.get(action.project, Team()),
             )
             exists = action.live is not None
+            if self.limiter is not None:
+                self.limiter.acquire()
             pid = self.runtime.respawn(prepared.launch) if exists else self.runtime.create(prepared.launch)
         except LaunchError as exc:
             return self._launch_failed(action, exc.reason, exc.message)

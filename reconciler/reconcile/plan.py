@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..registry.records import Kind, Phase, SessionRecord
+from ..registry.records import HELD, Kind, Phase, SessionRecord
 from ..runtime.base import Live
 from ..sessions.naming import orchestrator_id, split_id, worker_id
 from . import backoff
@@ -189,11 +189,17 @@ def plan(world: World) -> list[Action]:
             if record is not None and (record.project != project.name or record.phase == Phase.TERMINATING):
                 claimed.add(sid)  # reaped below; recreated on a later pass
                 reaps.append(_reap(record, sid, record.project, "being replaced", _ours(world, sid)))
+            elif record is not None and record.phase in HELD:
+                claimed.add(sid)
             else:
                 claimed.add(sid)
                 action = _converge_one(project.orchestrator, sid, record, world, None)
                 if action:
                     actions.append(action)
+
+        # Sessions a person suspended or stopped are left exactly as they are.
+        held = {r.id for r in mine if r.phase in HELD}
+        claimed.update(held)
 
         by_worker: dict[str, SessionRecord] = {}
         for r in sorted(mine, key=lambda r: r.number or 0):
@@ -221,6 +227,8 @@ def plan(world: World) -> list[Action]:
                 sid = worker_id(project.prefix, number)
                 next_number += 1
             claimed.add(sid)
+            if sid in held:
+                continue
             action = _converge_one(desired, sid, record, world, number)
             if action:
                 actions.append(action)

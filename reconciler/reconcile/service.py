@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ..errors import AoError, NotFound, UsageError
 from ..manifest.loader import LoadedProject, ManifestError, ManifestIssue, prefix_collision
 from ..paths import DataDir
-from ..registry.records import Kind, ProjectRecord, SessionRecord, WorkerRecord
+from ..registry.records import Kind, Phase, ProjectRecord, SessionRecord, WorkerRecord
 from ..registry.store import Registry
 from ..runtime.base import Live, Runtime
 from ..runtime.tmux import TmuxRuntime
@@ -27,7 +27,9 @@ from ..sessions.naming import orchestrator_id
 from .desired import desired_projects, spec_hash
 from .execute import PAST_TENSE, Executor, Outcome
 from .lock import pass_lock
+from ..messaging.queue import deliver_queued
 from .plan import Action, Verb, World, plan
+from .ratelimit import LaunchLimiter
 
 MANIFEST_OWNER = "manifest"
 SPAWN_OWNER = "spawn"
@@ -64,6 +66,7 @@ class PassReport:
     outcomes: list[Outcome] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)  # in-scope session IDs with nothing to do
     dry_run: bool = False
+    delivered: list[tuple[str, str]] = field(default_factory=list)  # queued messages: (target, outcome)
 
     @property
     def ok(self) -> bool:
@@ -88,11 +91,13 @@ def _stderr(message: str) -> None:
 
 class Ao:
     def __init__(self, data_dir: DataDir, *, runtime: Runtime | None = None,
-                 clock: Callable[[], float] = time.time, on_wait: Callable[[str], None] = _stderr) -> None:
+                 clock: Callable[[], float] = time.time, on_wait: Callable[[str], None] = _stderr,
+                 limiter: LaunchLimiter | None = None) -> None:
         self.data_dir = data_dir
         self._runtime = runtime
         self.clock = clock
         self.on_wait = on_wait
+        self.limiter = limiter
 
     @cached_property
     def registry(self) -> Registry:
@@ -131,7 +136,8 @@ class Ao:
         )
 
     def _execute(self, actions: Sequence[Action], world: World) -> list[Outcome]:
-        return Executor(self.registry, self.runtime, self.data_dir, clock=self.clock).execute(actions, world)
+        return Executor(self.registry, self.runtime, self.data_dir, clock=self.clock,
+                        limiter=self.limiter).execute(actions, world)
 
     def _pass(
         self,
@@ -153,6 +159,7 @@ class Ao:
                 for project in projects:
                     if (scope is None or project.name in scope) and not project.deleted:
                         self.registry.update_project(project.name, observed_generation=project.generation)
+            report.delivered = deliver_queued(self.registry, self.runtime, world.observed, world.owner, self.clock())
         return report
 
     def _project_pass(self, name: str) -> PassReport:
@@ -383,6 +390,75 @@ class Ao:
             if not outcome.ok:
                 raise AoError(f"cannot start {sid}: {outcome.detail}")
             return sid, {Verb.CREATE: "created", Verb.ADOPT: "adopted"}.get(action.verb, "relaunched")
+
+    # ------------------------------------------------------------ holding sessions on purpose
+
+    def set_suspended(self, kind: str, name: str, suspended: bool) -> str:
+        """Suspend or resume a project or a session; returns what happened, for one output line."""
+        verb = "suspended" if suspended else "resumed"
+        with self.lock():
+            if kind == "project":
+                project = self._active_project(name)
+                if bool(project.suspended) == suspended:
+                    return f"project/{name} already {verb}"
+                with self.registry.transaction():
+                    self.registry.update_project(name, suspended=int(suspended))
+                    self.registry.add_event(verb.capitalize(), f"project {name} {verb}", project=name)
+            else:
+                record = self._session(name)
+                if suspended:
+                    self._hold(record, Phase.SUSPENDED, "SuspendedByUser", "`ao suspend` stops reconciling it; "
+                               "the agent keeps running")
+                elif record.phase == Phase.SUSPENDED:
+                    self._release(record, due=False)
+                else:
+                    return f"session/{name} is not suspended ({record.phase})"
+        if not suspended:
+            self.reconcile([name] if kind == "project" else [self._session(name).project])
+        return f"{kind}/{name} {verb}"
+
+    def stop_session(self, session_id: str) -> str:
+        """Stop a session's agent on purpose: unlike a crash, it is not restarted until started again."""
+        with self.lock():
+            record = self._session(session_id)
+            live = self.runtime.probe(session_id)
+            if live is not None and live.owned_by(self.data_dir.owner_id):
+                self.runtime.kill(session_id)
+            self._hold(record, Phase.STOPPED, "StoppedByUser", "stopped with `ao stop`; `ao start` starts it again")
+        return f"session/{session_id} stopped"
+
+    def start_session(self, session_id: str) -> str:
+        with self.lock():
+            record = self._session(session_id)
+            if record.phase != Phase.STOPPED:
+                return f"session/{session_id} is not stopped ({record.phase})"
+            self._release(record, due=True)
+        self.reconcile([record.project])
+        return f"session/{session_id} started"
+
+    def _session(self, session_id: str) -> SessionRecord:
+        record = self.registry.session(session_id)
+        if record is None:
+            raise NotFound(f"no session {session_id!r}", hint="see `ao get sessions`")
+        if record.phase == Phase.TERMINATED:
+            raise UsageError(f"session {session_id} is terminated")
+        return record
+
+    def _hold(self, record: SessionRecord, phase: Phase, reason: str, message: str) -> None:
+        with self.registry.transaction():
+            self.registry.update_session(record.id, phase=phase, reason=reason, message=message,
+                                         last_transition_at=self.clock())
+            self.registry.add_event(reason, f"{record.id}: {message}", project=record.project, session=record.id)
+
+    def _release(self, record: SessionRecord, *, due: bool) -> None:
+        """Hand a held session back to the reconciler (due: restart its agent on the next pass)."""
+        with self.registry.transaction():
+            self.registry.update_session(record.id, phase=Phase.PENDING if due else Phase.RUNNING,
+                                         reason="Released", message="released by a user",
+                                         next_retry_at=self.clock() if due else None, backoff_step=0,
+                                         quick_failures=0, last_transition_at=self.clock())
+            self.registry.add_event("Released", f"{record.id} handed back to ao", project=record.project,
+                                    session=record.id)
 
     # ------------------------------------------------------------ reads
 

@@ -118,3 +118,15 @@ def m002_messages(db: Database) -> None:
         strict=True,
     )
     db["messages"].create_index(["target", "id"])
+
+
+@migrations()
+def m003_sources(db: Database) -> None:
+    # What the controller last applied from each watched manifest file, so that a restart knows
+    # which projects a deleted or edited file declared.
+    db["sources"].create(
+        {"path": str, "digest": str, "projects": str, "error": str, "applied_at": float},
+        pk="path",
+        not_null={"digest", "projects"},
+        strict=True,
+    )

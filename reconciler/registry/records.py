@@ -17,7 +17,12 @@ class Phase(StrEnum):
     CRASH_LOOP = "CrashLoopBackOff"
     TERMINATING = "Terminating"
     TERMINATED = "Terminated"
-    SUSPENDED = "Suspended"
+    SUSPENDED = "Suspended"  # not reconciled until resumed; the agent keeps running
+    STOPPED = "Stopped"  # stopped on purpose by a user; not restarted until started again
+
+
+# Phases in which ao leaves a session alone: a person asked for it.
+HELD = frozenset({Phase.SUSPENDED, Phase.STOPPED})
 
 
 class Kind(StrEnum):

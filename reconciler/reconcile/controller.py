@@ -1,0 +1,248 @@
+"""The controller: one long-running loop per data dir that keeps every project as declared.
+
+Level-triggered. A change to a watched manifest (watchdog), or simply time passing (resync),
+wakes the loop; each wake re-reads what the manifest folders hold, applies what changed, and
+runs one reconcile pass over everything. Nothing is remembered from events: a missed event is
+corrected by the next resync.
+
+Only one controller runs per data dir: it holds an OS lock on `controller.lock` for its whole
+life (the kernel releases it when the process dies, so a killed controller's lease is simply
+taken over by the next one). Stopping the controller never stops sessions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import AoError
+from ..manifest.loader import ManifestError, expand_paths, load_paths
+from .service import Ao, PassReport
+
+DEFAULT_RESYNC_SECONDS = 2.0
+DEBOUNCE_SECONDS = 0.1
+MAX_DEBOUNCE_SECONDS = 1.0
+QUIET_RESULTS = frozenset({"unchanged"})
+
+
+class ControllerBusy(AoError):
+    code = "CONTROLLER_RUNNING"
+
+
+@dataclass
+class Settings:
+    watch: list[Path] = field(default_factory=list)
+    resync: float = DEFAULT_RESYNC_SECONDS  # seconds between passes when nothing happens
+    debounce: float = DEBOUNCE_SECONDS  # quiet time after a file event before acting
+
+
+@contextmanager
+def lease(path: Path) -> Iterator[None]:
+    """Hold the data dir's controller lease, or refuse naming the holder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            raise ControllerBusy(f"another ao controller holds {path} ({holder})",
+                                 hint="stop it first; only one controller runs per data dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%dT%H:%M:%S')}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Controller:
+    def __init__(self, ao: Ao, settings: Settings, *, log: Callable[[dict[str, Any]], None],
+                 stop: threading.Event | None = None) -> None:
+        self.ao = ao
+        self.settings = settings
+        self.log = log
+        self.stop = stop or threading.Event()
+        self.wake = threading.Event()
+        self._file_event = threading.Event()
+        self.passes = 0
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, *, ready: threading.Event | None = None) -> None:
+        with lease(self.ao.data_dir.ensure().root / "controller.lock"):
+            observer = self._watch()
+            self.log({"event": "started", "message": f"watching {', '.join(map(str, self.settings.watch)) or 'nothing'}"
+                      f"; resync every {self.settings.resync:g}s"})
+            try:
+                self._sync_manifests()
+                self._pass()
+                if ready is not None:
+                    ready.set()
+                while not self.stop.is_set():
+                    self.wake.wait(self.settings.resync)
+                    if self.stop.is_set():
+                        break
+                    self.wake.clear()
+                    if self._file_event.is_set():
+                        self._settle()
+                        self._sync_manifests()
+                    self._pass()
+            finally:
+                if observer is not None:
+                    observer.stop()
+                    observer.join(timeout=5)
+                self.log({"event": "stopped", "message": "controller stopped; sessions keep running"})
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        self.wake.set()
+
+    def _settle(self) -> None:
+        """Wait until file events have been quiet for a moment (editors write in several steps)."""
+        deadline = time.monotonic() + MAX_DEBOUNCE_SECONDS
+        while True:
+            self._file_event.clear()
+            if not self._file_event.wait(self.settings.debounce) or time.monotonic() > deadline:
+                return
+
+    def _pass(self) -> None:
+        try:
+            report = self.ao.reconcile()
+        except AoError as exc:
+            self.log({"event": "error", "message": f"pass failed: {exc}"})
+            return
+        self.passes += 1
+        self._log_report(report)
+
+    def _log_report(self, report: PassReport) -> None:
+        for outcome in report.outcomes:
+            action = outcome.action
+            if outcome.summary in QUIET_RESULTS or (action.verb == "wait"):
+                continue
+            self.log({"event": "action", "object": f"session/{action.session_id}", "result": outcome.summary,
+                      "reason": (outcome.detail or action.reason).splitlines()[0], "ok": outcome.ok})
+        for target, outcome in report.delivered:
+            self.log({"event": "message", "object": f"message/{target}", "result": outcome})
+
+    # ------------------------------------------------------------ manifests (GitOps)
+
+    def _watch(self) -> Any:
+        if not self.settings.watch:
+            return None
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        controller = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                if event.event_type in ("opened", "closed_no_write"):
+                    return  # reads do not change anything
+                controller._file_event.set()
+                controller.wake.set()
+
+        observer = Observer()
+        for folder in self.settings.watch:
+            observer.schedule(Handler(), str(folder), recursive=True)
+        observer.start()
+        return observer
+
+    def _sources(self) -> dict[str, dict[str, Any]]:
+        rows = self.ao.registry.db.query("select * from sources")
+        return {r["path"]: {**r, "projects": json.loads(r["projects"])} for r in rows}
+
+    def _watched(self, path: str) -> bool:
+        return any(Path(path).is_relative_to(folder) for folder in self.settings.watch)
+
+    def _sync_manifests(self) -> None:
+        """Apply every watched file whose content changed; delete the projects of removed files."""
+        if not self.settings.watch:
+            return
+        files, _ = expand_paths(str(folder) for folder in self.settings.watch if folder.is_dir())
+        current: dict[str, str] = {}
+        for name in files:
+            try:
+                current[str(Path(name).resolve())] = _digest(name)
+            except OSError:
+                continue  # vanished between listing and reading; the next event catches it
+        known = {path: row for path, row in self._sources().items() if self._watched(path)}
+        for path, digest in sorted(current.items()):
+            if known.get(path, {}).get("digest") != digest:
+                self._apply_file(path, digest, known.get(path, {}).get("projects", []))
+        for path, row in sorted(known.items()):
+            if path not in current:
+                self._delete_file(path, row["projects"])
+
+    def _owned_by(self, path: str, names: list[str]) -> list[str]:
+        """The projects among `names` whose desired state still comes from `path`."""
+        return [n for n in names if (p := self.ao.registry.project(n)) and not p.deleted and p.source == path]
+
+    def _record_source(self, path: str, digest: str, projects: list[str], error: str | None) -> None:
+        with self.ao.registry.transaction():
+            self.ao.registry.db["sources"].upsert(
+                {"path": path, "digest": digest, "projects": json.dumps(projects), "error": error,
+                 "applied_at": time.time()}, pk="path")
+
+    def _apply_file(self, path: str, digest: str, before: list[str]) -> None:
+        try:
+            loaded = load_paths([path])
+            report = self.ao.apply(loaded)
+        except ManifestError as exc:
+            # The last good desired state of this file stays in force.
+            self.log({"event": "invalid", "object": path, "result": "invalid",
+                      "message": "\n".join(str(i) for i in exc.issues) + "\nthe last good state of this file stays in force"})
+            self._record_source(path, digest, before, str(exc))
+            return
+        except AoError as exc:
+            self.log({"event": "error", "object": path, "message": str(exc)})
+            return
+        names = [p.name for p in loaded]
+        for change in report.projects:
+            self.log({"event": "applied", "object": f"project/{change.name}", "result": change.status,
+                      "reason": f"from {path}"})
+        self._log_report(report.reconcile)
+        gone = self._owned_by(path, [n for n in before if n not in names])
+        if gone:
+            self._delete(gone, f"no longer declared in {path}")
+        self._record_source(path, digest, names, None)
+
+    def _delete_file(self, path: str, projects: list[str]) -> None:
+        gone = self._owned_by(path, projects)
+        if gone:
+            self._delete(gone, f"{path} was deleted")
+        with self.ao.registry.transaction():
+            self.ao.registry.db.execute("delete from sources where path = ?", [path])
+
+    def _delete(self, names: list[str], why: str) -> None:
+        try:
+            report = self.ao.delete_projects(names)
+        except AoError as exc:
+            self.log({"event": "error", "message": f"cannot delete {', '.join(names)}: {exc}"})
+            return
+        for name in names:
+            self.log({"event": "deleted", "object": f"project/{name}", "result": "deleted", "reason": why})
+        self._log_report(report.reconcile)
+
+
+def format_line(entry: dict[str, Any], fmt: str) -> str:
+    """One log line: `TIME object result: reason`, or `TIME event: message`; JSON with --log-format json."""
+    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **entry}
+    if fmt == "json":
+        return json.dumps(entry)
+    head = " ".join(str(entry[k]) for k in ("object", "result") if entry.get(k)) or entry["event"]
+    detail = str(entry.get("reason") or entry.get("message") or "")
+    text = f"{entry['time']} {head}"
+    return f"{text}: {detail.replace(chr(10), chr(10) + '    ')}" if detail else text
