@@ -1,0 +1,223 @@
+"""A real `ao controller` subprocess against real tmux: GitOps watching, self-healing, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AO, needs_tmux, retry_until, tmux
+
+pytestmark = needs_tmux
+
+
+def manifest(repo: Path, workers: list[str], *, name: str = "web", orchestrator: bool = True, agent: str = "{preset: demo}") -> str:
+    lines = [f"    - name: {w}" for w in workers]
+    return (f"apiVersion: ao/v1\nkind: Project\nmetadata: {{name: {name}}}\nspec:\n  repo: {repo}\n"
+            f"  agent: {agent}\n  orchestrator: {{enabled: {str(orchestrator).lower()}}}\n"
+            "  workers:" + ("\n" + "\n".join(lines) if lines else " []") + "\n")
+
+
+def save(path: Path, text: str) -> None:
+    """Save the way editors do: write a temporary file, then rename it over the original."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class ControllerProcess:
+    def __init__(self, data_dir, *args: str) -> None:
+        env = {**os.environ, "AO_DATA_DIR": str(data_dir.root)}
+        self.log_path = data_dir.root / f"controller-{time.monotonic_ns()}.log"
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen([AO, "controller", *args], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_started(self) -> None:
+        retry_until(lambda: " started" in self.output() or self.proc.poll() is not None, message="controller start")
+        assert self.proc.poll() is None, self.output()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=30)
+        self.log.close()
+        return code
+
+
+@pytest.fixture
+def controllers(data_dir):
+    started: list[ControllerProcess] = []
+
+    def start(*args: str) -> ControllerProcess:
+        process = ControllerProcess(data_dir, *args)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            process.proc.kill()
+            process.proc.wait()
+
+
+def live(data_dir) -> dict[str, str]:
+    out = tmux(data_dir, "list-panes", "-a", "-F", "#{session_name} #{pane_dead}", check=False)
+    return dict(line.split() for line in out.stdout.splitlines()) if out.returncode == 0 else {}
+
+
+def running(data_dir) -> set[str]:
+    return {sid for sid, dead in live(data_dir).items() if dead == "0"}
+
+
+def records(ao) -> dict[str, dict]:
+    return {s["id"]: s for s in json.loads(ao("get", "sessions", "-o", "json").stdout)}
+
+
+def test_watched_manifest_edits_start_and_reap_sessions(ao, data_dir, repo, tmp_path, controllers):
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    path = folder / "web.yaml"
+    path.write_text(manifest(repo, ["a"]))
+    controller = controllers("--watch", str(folder), "--resync", "1")
+    controller.wait_started()
+    retry_until(lambda: running(data_dir) == {"web-orchestrator", "web-1"}, message="initial sessions")
+    save(path, manifest(repo, ["a", "b"]))
+    retry_until(lambda: running(data_dir) == {"web-orchestrator", "web-1", "web-2"}, message="added worker")
+    pid_b = records(ao)["web-2"]["pid"]
+    save(path, manifest(repo, ["b"]))
+    retry_until(lambda: set(live(data_dir)) == {"web-orchestrator", "web-2"}, message="removed worker reaped")
+    # A save that does not change the content does nothing; the next real change is applied once.
+    save(path, manifest(repo, ["b"]))
+    save(path, manifest(repo, ["b", "c"]))
+    retry_until(lambda: running(data_dir) == {"web-orchestrator", "web-2", "web-3"}, message="worker c")
+    assert controller.output().count("project/web configured") == 3  # +b, -a, +c: not the no-op save
+    assert records(ao)["web-2"]["pid"] == pid_b
+    path.unlink()
+    retry_until(lambda: live(data_dir) == {}, message="project reaped with its file")
+    assert json.loads(ao("get", "projects", "-o", "json").stdout) == []
+    assert controller.stop() == 0
+    log = controller.output()
+    assert "project/web configured: from" in log and "session/web-1 reaped" in log
+    assert "project/web deleted: " in log and "was deleted" in log
+
+
+def test_a_broken_save_keeps_the_last_good_state(ao, data_dir, repo, tmp_path, controllers):
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    path = folder / "web.yaml"
+    path.write_text(manifest(repo, ["a", "b"]))
+    controller = controllers("--watch", str(folder), "--resync", "1")
+    controller.wait_started()
+    retry_until(lambda: running(data_dir) == {"web-orchestrator", "web-1", "web-2"})
+    save(path, manifest(repo, ["a"]).replace("  workers:", "  wrkers:"))
+    retry_until(lambda: "invalid" in controller.output(), message="invalid manifest reported")
+    assert f"{path.resolve()}:8:3: spec.wrkers: unknown field 'wrkers'" in controller.output()
+    assert "last good state of this file stays in force" in controller.output()
+    assert running(data_dir) == {"web-orchestrator", "web-1", "web-2"}
+    save(path, manifest(repo, ["a"]))
+    retry_until(lambda: set(live(data_dir)) == {"web-orchestrator", "web-1"}, message="fixed file applied")
+
+
+def test_a_dead_agent_is_relaunched_without_any_command(ao, data_dir, repo, write_manifest, controllers):
+    assert ao("apply", "-f", str(write_manifest(manifest(repo, ["a"], orchestrator=False)))).returncode == 0
+    controller = controllers("--resync", "0.5")
+    controller.wait_started()
+    before = records(ao)["web-1"]
+    os.kill(before["pid"], signal.SIGKILL)
+    after = retry_until(lambda: (r := records(ao)["web-1"]) and r["restarts"] == 1 and r["agent"] == "running" and r)
+    assert after["pid"] != before["pid"]
+    assert "session/web-1 relaunched: agent was killed by signal 9" in controller.output()
+    # Stopping the controller never stops sessions.
+    assert controller.stop() == 0
+    assert running(data_dir) == {"web-1"}
+    assert "controller stopped; sessions keep running" in controller.output()
+
+
+def test_a_second_controller_refuses_and_a_stale_lease_is_taken_over(ao, data_dir, controllers):
+    first = controllers()
+    first.wait_started()
+    second = ao("controller")
+    assert second.returncode == 1
+    assert f"another ao controller holds {data_dir.root / 'controller.lock'} (pid {first.proc.pid}" in second.stderr
+    first.stop(signal.SIGKILL)
+    third = controllers()
+    third.wait_started()
+    assert third.stop() == 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_crash_looping_agent_backs_off_without_spinning(ao, data_dir, repo, write_manifest, controllers):
+    agent = '{command: [sh, -c, "echo failing fast; exit 7"]}'
+    assert ao("apply", "-f", str(write_manifest(manifest(repo, ["a"], orchestrator=False, agent=agent)))).returncode == 0
+    controller = controllers("--resync", "0.2")
+    controller.wait_started()
+    retry_until(lambda: records(ao)["web-1"]["phase"] == "CrashLoopBackOff", timeout=30, message="crash loop")
+    record = records(ao)["web-1"]
+    assert record["reason"] == "CrashLoopBackOff" and "exited with status 7; restarting in" in record["message"]
+    # Backing off: over the next seconds the restarts grow slowly and the controller stays idle.
+    restarts, cpu, wall = record["restarts"], _cpu_seconds(controller.proc.pid), time.monotonic()
+    deadline = wall + 3
+    while time.monotonic() < deadline:
+        time.sleep(0.5)  # measuring an interval of time, not waiting for a condition
+    assert records(ao)["web-1"]["restarts"] - restarts <= 2
+    used = _cpu_seconds(controller.proc.pid) - cpu
+    assert used < 0.5 * (time.monotonic() - wall), f"controller used {used:.2f}s CPU in {time.monotonic() - wall:.1f}s"
+    events = json.loads(ao("events", "-s", "web-1", "-o", "json").stdout)
+    assert any(e["reason"] == "CrashLoopBackOff" and "failing fast" in e["message"] for e in events)
+
+
+def _assert_exact(ao, data_dir, expected: set[str], history: set[str]) -> None:
+    found = records(ao)
+    assert set(found) == expected, f"registry: {sorted(found)}"
+    assert running(data_dir) == expected, f"tmux: {sorted(live(data_dir))}"
+    assert all(s["phase"] == "Running" for s in found.values())
+    # Numbers are never handed out twice, even across crashes.
+    everything = json.loads(ao("get", "sessions", "--all", "-o", "json").stdout)
+    ids = [s["id"] for s in everything]
+    assert len(ids) == len(set(ids)) and set(ids) <= history | expected
+
+
+def test_killing_the_controller_at_random_moments_leaves_a_world_the_next_one_completes(
+        ao, data_dir, repo, tmp_path, controllers):
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    rng = random.Random(int(os.environ.get("AO_TEST_SEED", "7")))
+    workers = [f"w{i}" for i in range(20)]
+    history: set[str] = set()  # every ID expected so far: no other may ever appear
+
+    def crash_then_converge(expected: set[str]) -> None:
+        history.update(expected)
+        killer = controllers("--watch", str(folder), "--resync", "0.5")
+        time.sleep(rng.uniform(0.2, 2.5))  # the random moment of the crash is the point of this test
+        killer.stop(signal.SIGKILL)
+        survivor = controllers("--watch", str(folder), "--resync", "0.5")
+        survivor.wait_started()
+        retry_until(lambda: records(ao).keys() == expected and running(data_dir) == expected, timeout=60,
+                    message=f"converged to {len(expected)} sessions after a crash")
+        survivor.stop()
+        _assert_exact(ao, data_dir, expected, history)
+
+    for round_ in range(3):
+        name = f"r{round_}"
+        path = folder / f"{name}.yaml"
+        full = {f"{name}-orchestrator"} | {f"{name}-{i}" for i in range(1, 21)}
+        half = {f"{name}-orchestrator"} | {f"{name}-{i}" for i in range(1, 11)}
+        path.write_text(manifest(repo, workers, name=name))
+        crash_then_converge(full)  # creations interrupted
+        save(path, manifest(repo, workers[:10], name=name))
+        crash_then_converge(half)  # reaps interrupted
+        path.unlink()
+        crash_then_converge(set())  # deletion of the whole project interrupted
