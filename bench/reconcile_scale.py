@@ -1,5 +1,7 @@
 """Reconcile at scale: converge N declared sessions from empty, then a no-op pass.
 
+Sessions run in the repository itself (`workspace: none`): this measures ao and tmux, not git.
+
 Compares ao against the physical limit measured in the same run: a plain shell loop of
 `tmux new-session -d` calls creating the same number of sessions on a fresh server.
 
@@ -30,7 +32,7 @@ def manifest(n: int, repo: Path) -> str:
     return (
         "apiVersion: ao/v1\nkind: Project\nmetadata: {name: bench}\nspec:\n"
         f"  repo: {repo}\n  agent: {{command: {AGENT!r}}}\n".replace("'", '"')
-        + "  orchestrator: {enabled: false}\n  workers:\n" + workers + "\n"
+        + "  workspace: none\n  orchestrator: {enabled: false}\n  workers:\n" + workers + "\n"
     )
 
 

@@ -168,12 +168,13 @@ class Executor:
 
     def _write_intent(self, work: Sequence[Action]) -> None:
         now = self.clock()
+        new_rows: list[SessionRecord] = []
         with self.registry.transaction():
             for action in work:
                 if action.verb in (Verb.CREATE, Verb.ADOPT, Verb.BLOCKED) and action.record is None:
                     desired = action.desired
                     assert desired is not None
-                    self.registry.save_session(
+                    new_rows.append(
                         SessionRecord(
                             id=action.session_id,
                             project=action.project,
@@ -198,6 +199,7 @@ class Executor:
                 elif action.verb == Verb.REAP and action.record is not None:
                     self.registry.update_session(action.session_id, phase=Phase.TERMINATING, reason="Reaping",
                                                  message=action.reason, last_transition_at=now)
+            self.registry.save_sessions(new_rows)
 
     # ------------------------------------------------------------ 2. act
 

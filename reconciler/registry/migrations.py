@@ -118,6 +118,7 @@ def m002_messages(db: Database) -> None:
         strict=True,
     )
     db["messages"].create_index(["target", "id"])
+    db["messages"].create_index(["outcome"])  # each pass looks for queued messages
 
 
 @migrations()

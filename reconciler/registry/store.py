@@ -145,13 +145,23 @@ class Registry:
         return SessionRecord.from_row(rows[0]) if rows else None
 
     def save_session(self, record: SessionRecord) -> None:
-        self.db["sessions"].upsert(record.to_row(), pk="id")
+        self.save_sessions([record])
+
+    def save_sessions(self, records: Iterable[SessionRecord]) -> None:
+        rows = [r.to_row() for r in records]
+        if rows:
+            self.db["sessions"].upsert_all(rows, pk="id")
 
     def update_session(self, session_id: str, **changes: Any) -> None:
         for key in ("spec", "argv"):
             if key in changes and changes[key] is not None and not isinstance(changes[key], str):
                 changes[key] = json.dumps(changes[key], sort_keys=True)
-        self.db["sessions"].update(session_id, {**changes, "updated_at": time.time()})
+        changes["updated_at"] = time.time()
+        # Plain SQL: the row is known to exist, and this runs once per session per pass.
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        cursor = self.db.execute(f"update sessions set {assignments} where id = ?", [*changes.values(), session_id])
+        if cursor.rowcount == 0:
+            raise LookupError(f"no session {session_id!r} in the registry")
 
     # ------------------------------------------------------------ events
 
