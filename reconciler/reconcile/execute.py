@@ -132,7 +132,7 @@ class Executor:
             for action in work:
                 result = results[id(action)]
                 self._write_result(action, result, now)
-                text = notice(action, result.outcome, now)
+                text = notice(action, result.outcome, result.detail, now)
                 target = orchestrators.get(action.project)
                 if text and target and target != action.session_id:
                     queue(self.registry, target=target, project=action.project, body=f"[from {SENDER}] {text}",

@@ -8,6 +8,7 @@ most once, even across crashes.
 from __future__ import annotations
 
 from ..registry.records import Kind, Phase
+from .backoff import CRASH_LOOP_AFTER
 from .plan import Action, Verb
 
 SENDER = "ao"
@@ -33,10 +34,14 @@ def _branch(action: Action) -> str:
     return f"; branch {branch}" if branch else ""
 
 
-def notice(action: Action, outcome: str, now: float) -> str | None:
+def notice(action: Action, outcome: str, detail: str, now: float) -> str | None:
     """The message for the orchestrator about this worker transition, if it is one worth telling."""
     if action.kind != Kind.WORKER:
         return None
+    if outcome == "failed" and action.verb in (Verb.CREATE, Verb.RELAUNCH, Verb.RECREATE):
+        # Only the first failure: retries of a launch that keeps failing are not news.
+        first = action.record is None or action.record.phase != Phase.FAILED
+        return f"{_who(action)} failed to start: {detail}" if first else None
     who, branch = _who(action), _branch(action)
     live = action.live
     status = (f"killed by signal {live.exit_signal}" if live and live.exit_signal
@@ -45,10 +50,13 @@ def notice(action: Action, outcome: str, now: float) -> str | None:
         if action.phase == Phase.SUCCEEDED:
             return f"{who} {status}{_since(action, now)}{branch}"
         return f"{who} failed: {status}{_since(action, now)}{branch}; see `ao logs {action.session_id}`"
-    if action.verb == Verb.BACKOFF and action.phase == Phase.CRASH_LOOP and (
-            action.record is None or action.record.phase != Phase.CRASH_LOOP):
+    crash_looping = action.quick_failures >= CRASH_LOOP_AFTER
+    if action.verb == Verb.BACKOFF and action.phase == Phase.CRASH_LOOP:
+        # Told once, when the loop starts; each further cycle is in the events, not the inbox.
+        if action.quick_failures != CRASH_LOOP_AFTER:
+            return None
         return f"{who} is crash-looping ({action.reason}); see `ao logs {action.session_id}`"
-    if action.verb == Verb.RELAUNCH and outcome == "relaunched":
+    if action.verb == Verb.RELAUNCH and outcome == "relaunched" and not crash_looping:
         restarts = (action.record.restarts if action.record else 0) + 1
         return f"{who} was relaunched (restart {restarts}): {action.reason}{branch}"
     if action.verb == Verb.REAP and outcome == "reaped" and action.record is not None:

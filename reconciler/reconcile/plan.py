@@ -80,6 +80,19 @@ def _exit_text(live: Live | None) -> str:
     return f"exited with status {live.exit_status}"
 
 
+def _retry_reason(record: SessionRecord) -> str:
+    """Why a scheduled restart happens now, in words."""
+    if record.reason == "Released":
+        return "started again by a user"
+    if record.reason in ("BackOff", "CrashLoopBackOff") or record.reason is None:
+        if record.exit_signal:
+            return f"back-off elapsed after the agent was killed by signal {record.exit_signal}"
+        if record.exit_code is not None:
+            return f"back-off elapsed after the agent exited with status {record.exit_code}"
+        return "back-off elapsed"
+    return f"retrying after {record.reason}" + (f": {record.message}" if record.message else "")
+
+
 def _succeeded(live: Live | None) -> bool:
     return live is not None and live.exit_status == 0 and not live.exit_signal
 
@@ -98,7 +111,7 @@ def _dead_agent(desired: DesiredSession, record: SessionRecord, live: Live | Non
         if not due:
             return Action(Verb.WAIT, sid, reason=f"back-off until {record.next_retry_at - world.now:.0f}s from now",
                           backoff_step=record.backoff_step, quick_failures=record.quick_failures, **common)
-        return Action(Verb.RELAUNCH, sid, reason=f"back-off elapsed after the agent {record.reason or 'stopped'}",
+        return Action(Verb.RELAUNCH, sid, reason=_retry_reason(record),
                       backoff_step=record.backoff_step + 1, quick_failures=record.quick_failures, **common)
     if record.phase in (Phase.SUCCEEDED, Phase.FAILED):
         # Finished and recorded. The policy is read again: a worker that ended is brought back
@@ -197,9 +210,10 @@ def plan(world: World) -> list[Action]:
                 if action:
                     actions.append(action)
 
-        # Sessions a person suspended or stopped are left exactly as they are.
+        # Sessions a person suspended or stopped are left as they are while declared; a suspended
+        # one is kept even when no longer declared (ao does not touch it), a stopped one is reaped.
         held = {r.id for r in mine if r.phase in HELD}
-        claimed.update(held)
+        claimed.update(r.id for r in mine if r.phase == Phase.SUSPENDED)
 
         by_worker: dict[str, SessionRecord] = {}
         for r in sorted(mine, key=lambda r: r.number or 0):

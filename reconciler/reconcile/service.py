@@ -375,6 +375,15 @@ class Ao:
             if not (record.spec.get("orchestrator") or {}).get("enabled", True):
                 raise UsageError(f"the orchestrator of project {project} is disabled in its manifest",
                                  hint="set spec.orchestrator.enabled: true and re-apply")
+            held = self.registry.session(sid)
+            if held is not None and held.phase == Phase.STOPPED:
+                self._release(held, due=True)  # an explicit request starts a stopped orchestrator
+            elif held is not None and held.phase == Phase.SUSPENDED:
+                live = self.runtime.probe(sid)
+                if live is not None and live.alive:
+                    return sid, "reused"
+                raise UsageError(f"{sid} is suspended and its agent is not running",
+                                 hint=f"`ao resume session {sid}` first")
             world = self._world(self.registry.projects(include_deleted=True), self.registry.workers(),
                                 frozenset([project]))
             action = next((a for a in plan(world) if a.session_id == sid), None)
