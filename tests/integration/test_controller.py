@@ -221,3 +221,36 @@ def test_killing_the_controller_at_random_moments_leaves_a_world_the_next_one_co
         crash_then_converge(half)  # reaps interrupted
         path.unlink()
         crash_then_converge(set())  # deletion of the whole project interrupted
+
+
+def test_relaunches_are_spread_by_the_launch_rate(ao, data_dir, repo, write_manifest, controllers):
+    names = ["a", "b", "c", "d"]
+    assert ao("apply", "-f", str(write_manifest(manifest(repo, names, orchestrator=False)))).returncode == 0
+    controller = controllers("--resync", "0.3", "--max-launch-rate", "1")
+    controller.wait_started()
+    for record in records(ao).values():
+        os.kill(record["pid"], signal.SIGKILL)
+    retry_until(lambda: all(r["restarts"] == 1 and r["agent"] == "running" for r in records(ao).values()),
+                timeout=30, message="all four relaunched")
+    import datetime
+
+    started = sorted(datetime.datetime.fromisoformat(r["startedAt"].replace("Z", "+00:00")).timestamp()
+                     for r in records(ao).values())
+    # One launch per second: the four relaunches cannot all start within two seconds.
+    assert started[-1] - started[0] >= 2, started
+
+
+def test_killing_ao_apply_at_random_moments_leaves_a_world_the_next_pass_completes(ao, data_dir, repo, write_manifest):
+    rng = random.Random(int(os.environ.get("AO_TEST_SEED", "11")))
+    path = write_manifest(manifest(repo, [f"w{i}" for i in range(15)]))
+    expected = {"web-orchestrator"} | {f"web-{i}" for i in range(1, 16)}
+    env = {**os.environ, "AO_DATA_DIR": str(data_dir.root)}
+    for _ in range(3):
+        apply = subprocess.Popen([AO, "apply", "-f", str(path)], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.2, 1.5))  # the random moment of the crash is the point of this test
+        apply.kill()
+        apply.wait()
+    result = ao("apply", "-f", str(path))
+    assert result.returncode == 0, result.stderr
+    _assert_exact(ao, data_dir, expected, expected)
