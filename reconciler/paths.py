@@ -47,6 +47,15 @@ class DataDir:
         return self.root / "worktrees" / project / session_id
 
     @property
+    def zellij_socket_dir(self) -> Path:
+        """Short on purpose: zellij puts session names in socket paths limited to about 100 bytes."""
+        return Path(tempfile.gettempdir()) / f"ao-zj-{os.getuid()}" / self.owner_id.removeprefix("ao-")[:8]
+
+    @property
+    def zellij_state_dir(self) -> Path:
+        return self.root / "zellij"
+
+    @property
     def tmux_config(self) -> Path:
         return self.root / "tmux.conf"
 

@@ -134,7 +134,7 @@ class Mailbox:
 
 def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue: bool = False) -> dict:
     """Deliver one message; returns the recorded message. Raises SendError with an exit code."""
-    from ..runtime.tmux import TmuxRuntime  # imported here so that usage errors stay instant
+    from ..runtime.fleet import fleet_for  # imported here so that usage errors stay instant
     from .deliver import deliver
 
     try:
@@ -153,7 +153,7 @@ def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue
 
     if row["phase"] == "Terminated":
         raise reject(EXIT_TERMINATED, "rejected", f"session {target} is terminated; it cannot receive messages")
-    runtime = TmuxRuntime(data_dir.tmux_socket, data_dir.tmux_config)
+    runtime = fleet_for(data_dir)
     live = runtime.probe(target)
     if queue and (live is None or not live.alive):
         mailbox.record(**record, outcome="queued", detail="waiting for the agent to run", enter_presses=0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,13 +81,14 @@ def merge_agent(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> 
 
 
 def _session(
-    project: ProjectRecord, kind: str, worker: Mapping[str, Any] | None, orchestrator: str | None
+    project: ProjectRecord, kind: str, worker: Mapping[str, Any] | None, orchestrator: str | None,
+    resolve: Callable[[str], str],
 ) -> DesiredSession:
     spec_in = project.spec
     common = {
         "kind": kind,
         "repo": spec_in["repo"],
-        "runtime": spec_in.get("runtime", "auto"),
+        "runtime": resolve(spec_in.get("runtime", "auto")),
         "workspace": spec_in.get("workspace", "worktree"),
     }
     if kind == Kind.ORCHESTRATOR:
@@ -119,9 +120,15 @@ def _session(
     )
 
 
+def default_runtime(declared: str) -> str:
+    return "tmux" if declared == "auto" else declared
+
+
 def desired_projects(
-    projects: Iterable[ProjectRecord], workers: Iterable[WorkerRecord]
+    projects: Iterable[ProjectRecord], workers: Iterable[WorkerRecord],
+    resolve: Callable[[str], str] = default_runtime,
 ) -> list[DesiredProject]:
+    """Desired sessions of every live project; `resolve` turns `runtime: auto` into a runtime name."""
     by_project: dict[str, list[WorkerRecord]] = {}
     for worker in workers:
         by_project.setdefault(worker.project, []).append(worker)
@@ -138,8 +145,8 @@ def desired_projects(
                 prefix=project.prefix,
                 generation=project.generation,
                 suspended=bool(project.suspended),
-                orchestrator=_session(project, Kind.ORCHESTRATOR, None, orch_id) if enabled else None,
-                workers=tuple(_session(project, Kind.WORKER, w.spec, orch_id) for w in rows),
+                orchestrator=_session(project, Kind.ORCHESTRATOR, None, orch_id, resolve) if enabled else None,
+                workers=tuple(_session(project, Kind.WORKER, w.spec, orch_id, resolve) for w in rows),
             )
         )
     return result

@@ -182,7 +182,7 @@ class Executor:
                             worker=action.worker,
                             number=action.number,
                             phase=Phase.PENDING,
-                            runtime=self.runtime.name,
+                            runtime=desired.spec["runtime"],
                             spec=dict(desired.spec),
                             spec_hash=desired.spec_hash,
                             restart_policy=desired.restart_policy,
@@ -219,7 +219,7 @@ class Executor:
             return self._launch_failed(action, exc.reason, exc.message)
         except AoError as exc:
             return self._launch_failed(action, "RuntimeError", str(exc))
-        changes = _running(prepared, pid, self.clock(), self.runtime.name)
+        changes = _running(prepared, pid, self.clock())
         # The row always describes what runs now, whatever the verb that started it.
         changes.update(spec=dict(desired.spec), spec_hash=desired.spec_hash, restart_policy=desired.restart_policy)
         return _Result(changes=changes)
@@ -363,7 +363,7 @@ def _exit_fields(action: Action) -> dict[str, Any]:
     return {"exit_code": live.exit_status, "exit_signal": live.exit_signal}
 
 
-def _running(prepared: Prepared, pid: int | None, now: float, runtime: str) -> dict[str, Any]:
+def _running(prepared: Prepared, pid: int | None, now: float) -> dict[str, Any]:
     return {
         "phase": Phase.RUNNING,
         "reason": "Started",
@@ -374,5 +374,5 @@ def _running(prepared: Prepared, pid: int | None, now: float, runtime: str) -> d
         "argv": list(prepared.launch.argv),
         "workspace": prepared.workspace,
         "branch": prepared.branch,
-        "runtime": runtime,
+        "runtime": prepared.launch.runtime,
     }

@@ -84,7 +84,7 @@ def prepare(
             f"agent command {program!r} was not found on PATH; install it or change spec.agent",
         )
     stamp = Stamp(owner, desired.project, desired.kind, desired.worker or "", desired.spec_hash)
-    launch = Launch(session_id, expand(args), str(workspace), env, stamp)
+    launch = Launch(session_id, expand(args), str(workspace), env, stamp, runtime=spec["runtime"])
     return Prepared(launch, args, str(workspace), branch)
 
 

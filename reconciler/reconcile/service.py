@@ -22,9 +22,9 @@ from ..paths import DataDir
 from ..registry.records import Kind, Phase, ProjectRecord, SessionRecord, WorkerRecord
 from ..registry.store import Registry
 from ..runtime.base import Live, Runtime
-from ..runtime.tmux import TmuxRuntime
+from ..runtime.fleet import fleet_for
 from ..sessions.naming import orchestrator_id
-from .desired import desired_projects, spec_hash
+from .desired import default_runtime, desired_projects, spec_hash
 from .execute import PAST_TENSE, Executor, Outcome
 from .lock import pass_lock
 from ..messaging.queue import deliver_queued
@@ -106,8 +106,12 @@ class Ao:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
-            self._runtime = TmuxRuntime(self.data_dir.tmux_socket, self.data_dir.tmux_config)
+            self._runtime = fleet_for(self.data_dir)
         return self._runtime
+
+    def resolve_runtime(self, declared: str) -> str:
+        resolve = getattr(self.runtime, "resolve", None)
+        return resolve(declared) if resolve else default_runtime(declared)
 
     def lock(self):  # type: ignore[no-untyped-def]
         return pass_lock(self.data_dir.ensure().lock_path, on_wait=self.on_wait)
@@ -125,7 +129,7 @@ class Ao:
         observed: dict[str, Live] | None = None,
     ) -> World:
         return World(
-            desired=tuple(desired_projects(projects, workers)),
+            desired=tuple(desired_projects(projects, workers, self.resolve_runtime)),
             records=tuple(self.registry.sessions()),
             observed=self.runtime.observe() if observed is None else observed,
             counters={p.prefix: self.registry.next_number(p.prefix) for p in projects},

@@ -28,6 +28,7 @@ class Live:
     exit_signal: int | None = None
     dead_at: float | None = None
     stamp: Stamp | None = None
+    runtime: str = "tmux"  # which multiplexer hosts it
 
     def owned_by(self, owner: str) -> bool:
         return self.stamp is not None and self.stamp.owner == owner
@@ -42,6 +43,7 @@ class Launch:
     cwd: str
     env: tuple[tuple[str, str], ...]
     stamp: Stamp
+    runtime: str = "tmux"  # which multiplexer should host it
 
 
 class Runtime(Protocol):
