@@ -11,6 +11,7 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_FAILURE, AoError
+from ..runtime.fleet import fleet_for
 from .common import examples, service
 from .output import ShortFormat, emit
 from .report import print_pass
@@ -61,7 +62,10 @@ def doctor(
     git = _tool_version(["git", "--version"])
     check("git", git is not None, git or "not installed: apt-get install git")
     zellij = _tool_version(["zellij", "--version"])
-    check("zellij", True, zellij or "not installed (optional; runtime auto uses tmux)")
+    zellij_ok = zellij is not None and ao.resolve_runtime("auto") == "zellij"
+    check("zellij", True, (zellij + (" (usable)" if zellij_ok else " (too old: ao needs 0.44 or newer)"))
+          if zellij else "not installed (optional)")
+    check("runtime auto", tmux is not None or zellij_ok, f"resolves to {ao.resolve_runtime('auto')}")
     check("data dir", True, str(ao.data_dir.root))
     try:
         registry = ao.registry
@@ -69,14 +73,15 @@ def doctor(
               f"{len(registry.projects())} projects, {len(registry.sessions())} active sessions)")
     except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
         check("registry", False, f"{ao.data_dir.db_path}: {exc}")
-    socket = ao.data_dir.tmux_socket
-    if tmux is not None:
+    servers = {"tmux": ao.data_dir.tmux_socket, "zellij": ao.data_dir.zellij_socket_dir}
+    fleet = fleet_for(ao.data_dir)
+    for name, where in servers.items():
+        if not fleet.installed(name):
+            continue
         try:
-            live = ao.observe()
-            state = f"running, {len(live)} sessions" if live or ao.runtime.server_running() else "not running (starts on first session)"  # type: ignore[attr-defined]
-            check("tmux server", True, f"{socket} ({state})")
+            check(f"{name} server", True, f"{where} ({len(fleet.runtimes[name].observe())} sessions)")
         except AoError as exc:
-            check("tmux server", False, f"{socket}: {exc}")
+            check(f"{name} server", False, f"{where}: {exc}")
     ok = all(c["ok"] for c in checks)
     if output == ShortFormat.json:
         emit({"ok": ok, "checks": checks}, "json")

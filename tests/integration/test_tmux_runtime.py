@@ -1,4 +1,4 @@
-"""The tmux runtime against a real tmux server on a private socket."""
+"""tmux-specific behaviour, beyond the runtime contract (test_runtime_contract.py)."""
 
 from __future__ import annotations
 
@@ -30,37 +30,11 @@ def python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def test_create_passes_argv_cwd_and_env_verbatim(runtime, tmp_path):
-    out = tmp_path / "out.txt"
-    tricky = ["it's", 'say "hi"', "$HOME `id` $(id)", "naïve ünïcode ✓", ""]
-    code = ("import os, sys, json; open(sys.argv[1], 'w').write(json.dumps("
-            "[sys.argv[2:], os.getcwd(), os.environ['AO_X'], os.environ['AO_Y']]))")
-    pid = runtime.create(launch("s-1", [*python(code), str(out), *tricky], cwd=str(tmp_path),
-                                env=[("AO_X", "a b $c"), ("AO_Y", "✓")]))
-    assert pid
-    import json
-
-    data = retry_until(lambda: out.exists() and out.read_text() and json.loads(out.read_text()))
-    assert data == [tricky, str(tmp_path), "a b $c", "✓"]
-
-
 def test_a_single_word_command_is_executed_not_interpreted(runtime, tmp_path):
     marker = tmp_path / "ran"
     runtime.create(launch("s-1", [f"touch {marker}; sleep 100"]))  # one argument: a program name, not a shell line
     retry_until(lambda: not runtime.observe()["s-1"].alive)
     assert not marker.exists()
-
-
-def test_observe_reports_every_session_in_one_call(runtime):
-    runtime.create(launch("a-1", ["sleep", "100"]))
-    runtime.create(launch("a-2", python("import sys; sys.exit(3)")))
-    runtime.create(launch("a-3", python("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")))
-    seen = retry_until(lambda: (o := runtime.observe()) and not o["a-2"].alive and not o["a-3"].alive and o)
-    assert set(seen) == {"a-1", "a-2", "a-3"}
-    assert seen["a-1"].alive and seen["a-1"].pid and seen["a-1"].stamp == STAMP
-    assert (seen["a-2"].exit_status, seen["a-2"].exit_signal) == (3, None)
-    assert seen["a-3"].exit_signal == 9
-    assert seen["a-2"].dead_at is not None
 
 
 def test_exit_statuses_survive_concurrent_clients(runtime):
@@ -82,36 +56,9 @@ def test_targets_match_exactly(runtime):
     assert set(runtime.observe()) == {"demo-10"}
 
 
-def test_respawn_replaces_the_agent_in_place(runtime):
-    first = runtime.create(launch("r-1", python("print('first run'); import sys; sys.exit(2)")))
-    retry_until(lambda: not runtime.observe()["r-1"].alive)
-    assert "first run" in runtime.capture("r-1", 20)  # a dead pane keeps its screen
-    new_stamp = Stamp("owner-x", "proj", "worker", "w1", "v1-new")
-    second = runtime.respawn(launch("r-1", ["sleep", "100"], stamp=new_stamp))
-    live = runtime.observe()["r-1"]
-    assert live.alive and live.pid == second != first and live.stamp == new_stamp
-
-
-def test_kill_removes_the_session_and_is_idempotent(runtime):
-    runtime.create(launch("k-1", ["sleep", "100"]))
-    runtime.kill("k-1")
-    runtime.kill("k-1")
-    assert runtime.observe() == {}
-
-
 def test_no_server_means_no_sessions(runtime):
     assert runtime.observe() == {}
     assert runtime.probe("anything") is None
-
-
-def test_sessions_of_other_servers_are_invisible(runtime, tmp_path):
-    other = tmp_path / "user.sock"
-    subprocess.run([TMUX, "-S", str(other), "new-session", "-d", "-s", "mine", "sleep", "100"], check=True)
-    try:
-        runtime.create(launch("ours-1", ["sleep", "100"]))
-        assert set(runtime.observe()) == {"ours-1"}
-    finally:
-        subprocess.run([TMUX, "-S", str(other), "kill-server"], check=False)
 
 
 def test_paste_is_one_message_and_cursor_line_joins_wrapped_rows(runtime, tmp_path):
