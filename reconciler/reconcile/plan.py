@@ -72,12 +72,12 @@ class World:
 
 def _exit_text(live: Live | None) -> str:
     if live is None:
-        return "its session disappeared"
+        return "the agent's session disappeared"
     if live.exit_signal:
-        return f"was killed by signal {live.exit_signal}"
+        return f"agent was killed by signal {live.exit_signal}"
     if live.exit_status is None:
-        return "exited (status unknown)"
-    return f"exited with status {live.exit_status}"
+        return "agent exited (status unknown)"
+    return f"agent exited with status {live.exit_status}"
 
 
 def _retry_reason(record: SessionRecord) -> str:
@@ -126,17 +126,17 @@ def _dead_agent(desired: DesiredSession, record: SessionRecord, live: Live | Non
     what = _exit_text(live)
     if not _should_restart(desired.restart_policy, live):
         phase = Phase.SUCCEEDED if _succeeded(live) else Phase.FAILED
-        return Action(Verb.EXITED, sid, reason=f"agent {what}; restartPolicy {desired.restart_policy}",
+        return Action(Verb.EXITED, sid, reason=f"{what}; restartPolicy {desired.restart_policy}",
                       phase=phase, **common)
     ended = (live.dead_at if live and live.dead_at else world.now)
     uptime = ended - record.started_at if record.started_at else None
     step, quick = backoff.after_exit(record.backoff_step, record.quick_failures, uptime)
     wait = backoff.delay(step, f"{sid}/{record.restarts}")
     if wait <= 0:
-        return Action(Verb.RELAUNCH, sid, reason=f"agent {what}; restartPolicy {desired.restart_policy}",
+        return Action(Verb.RELAUNCH, sid, reason=f"{what}; restartPolicy {desired.restart_policy}",
                       backoff_step=step + 1, quick_failures=quick, **common)
     phase = Phase.CRASH_LOOP if backoff.crash_looping(quick) else Phase.PENDING
-    return Action(Verb.BACKOFF, sid, reason=f"agent {what}; restarting in {wait:.0f}s",
+    return Action(Verb.BACKOFF, sid, reason=f"{what}; restarting in {wait:.0f}s",
                   backoff_step=step, quick_failures=quick, retry_at=world.now + wait, phase=phase, **common)
 
 
@@ -166,6 +166,11 @@ def _converge_one(desired: DesiredSession, sid: str, record: SessionRecord | Non
                           record=record, live=live, number=record.number, **common)
         return None
     return _dead_agent(desired, record, live, world)
+
+
+def _number(session_id: str) -> int:
+    suffix = split_id(session_id)[1]
+    return int(suffix) if suffix.isdigit() else -1
 
 
 def _ours(world: World, sid: str) -> Live | None:
@@ -221,10 +226,12 @@ def plan(world: World) -> list[Action]:
                     and split_id(r.id)[0] == project.prefix):
                 by_worker.setdefault(r.worker, r)
         # Live sessions that lost their registry row are matched to their worker by stamp.
-        lost = {live.stamp.worker: sid for sid, live in world.observed.items()
-                if live.owned_by(world.owner) and sid not in records and live.stamp
-                and live.stamp.project == project.name and live.stamp.kind == Kind.WORKER
-                and split_id(sid)[0] == project.prefix and split_id(sid)[1].isdigit()}
+        lost: dict[str, str] = {}
+        for sid, live in sorted(world.observed.items(), key=lambda item: _number(item[0])):
+            if (live.owned_by(world.owner) and sid not in records and live.stamp
+                    and live.stamp.project == project.name and live.stamp.kind == Kind.WORKER
+                    and split_id(sid)[0] == project.prefix and split_id(sid)[1].isdigit()):
+                lost.setdefault(live.stamp.worker, sid)  # two claimants: the lower number wins
         for desired in project.workers:
             assert desired.worker is not None
             record = by_worker.get(desired.worker)
