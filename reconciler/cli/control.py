@@ -136,6 +136,15 @@ def start(ctx: typer.Context,
     typer.echo(service(ctx).start_session(session_id))
 
 
+def relaunch(ctx: typer.Context,
+             kind: Annotated[str, typer.Argument(help="`session`.")],
+             session_id: Annotated[str, typer.Argument(help="Session ID.")]) -> None:
+    """Relaunch a session's agent now, in place: same ID, worktree and branch; resumes where it can."""
+    if _kind(kind) != "session":
+        raise UsageError("only sessions can be relaunched")
+    typer.echo(service(ctx).relaunch_session(session_id))
+
+
 def _kind(kind: str) -> str:
     singular = kind.rstrip("s")
     if singular not in ("project", "session"):
@@ -152,4 +161,5 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=examples("ao resume project shop", "ao resume session shop-2"))(resume)
     app.command(epilog=examples("ao stop session shop-2"))(stop)
     app.command(epilog=examples("ao start session shop-2"))(start)
+    app.command(epilog=examples("ao relaunch session shop-2"))(relaunch)
 

@@ -50,7 +50,7 @@ def _global(
 
 
 def _register() -> None:
-    from . import apply, control, get, sessions, system, team
+    from . import apply, control, get, serve, sessions, system, team
 
     apply.register(app)
     get.register(app)
@@ -58,6 +58,7 @@ def _register() -> None:
     system.register(app)
     team.register(app)
     control.register(app)
+    serve.register(app)
 
 
 _register()

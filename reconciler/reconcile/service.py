@@ -404,6 +404,26 @@ class Ao:
                 raise AoError(f"cannot start {sid}: {outcome.detail}")
             return sid, {Verb.CREATE: "created", Verb.ADOPT: "adopted"}.get(action.verb, "relaunched")
 
+    def relaunch_session(self, session_id: str) -> str:
+        """Relaunch a session's agent now, in place (same ID, worktree and branch), resuming where it can."""
+        with self.lock():
+            record = self._session(session_id)
+            if record.phase in (Phase.SUSPENDED, Phase.STOPPED):
+                raise UsageError(f"{session_id} is {record.phase}", hint="resume or start it first")
+            world = self._world(self.registry.projects(include_deleted=True), self.registry.workers(),
+                                frozenset([record.project]))
+            desired = next((d for p in world.desired if p.name == record.project for d in p.sessions
+                            if d.kind == record.kind and d.worker == record.worker), None)
+            if desired is None:
+                raise UsageError(f"{session_id} is no longer declared", hint="`ao reconcile` reaps it")
+            action = Action(Verb.RELAUNCH, session_id, record.project, "requested by a user", kind=record.kind,
+                            worker=record.worker, desired=desired, record=record,
+                            live=world.observed.get(session_id), backoff_step=0, quick_failures=0)
+            outcome = self._execute([action], world)[0]
+            if not outcome.ok:
+                raise AoError(f"cannot relaunch {session_id}: {outcome.detail}")
+            return f"session/{session_id} relaunched"
+
     # ------------------------------------------------------------ holding sessions on purpose
 
     def set_suspended(self, kind: str, name: str, suspended: bool) -> str:
