@@ -29,7 +29,7 @@ if [ ! -x .venv/bin/python ]; then
   say "creating virtualenv .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import reconciler, pytest, xdist, hypothesis' 2>/dev/null \
+if ! .venv/bin/python -c 'import reconciler, pytest, xdist, hypothesis, httpx, schemathesis, playwright, fastapi' 2>/dev/null \
    || [ pyproject.toml -nt .venv/.ao-installed ]; then
   say "installing ao and its test tools into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
