@@ -27,15 +27,16 @@ from pathlib import Path
 from ..errors import RuntimeFailure, RuntimeMissing
 from .base import Launch, Live, Stamp
 
-MIN_VERSION = (0, 44)
+MIN_VERSION = (0, 44, 2)  # --pane-id on paste/send-keys/dump-screen, sessions without clients
 TIMEOUT_SECONDS = 15
 AGENT_PANE = "terminal_0"  # the layout has exactly one pane: the agent's
 SOCKET_PATH_LIMIT = 100
-INSTALL_HINT = "install zellij 0.44 or newer (https://zellij.dev/documentation/installation, e.g. `cargo install --locked zellij`)"
+INSTALL_HINT = "install zellij 0.44.2 or newer (https://zellij.dev/documentation/installation, e.g. `cargo install --locked zellij`)"
 # Records the agent's pid (the inner sh execs the agent, keeping its pid) and its exit status.
+# Absolute paths: the agent's PATH comes from the manifest and may not hold /bin.
 LAUNCHER = (
-    'state=$1; shift; sh -c \'echo $$ > "$0"; exec "$@"\' "$state.pid" "$@"; code=$?; '
-    'echo "$code" > "$state.status.tmp"; mv "$state.status.tmp" "$state.status"; exit "$code"'
+    'state=$1; shift; /bin/sh -c \'echo $$ > "$0"; exec "$@"\' "$state.pid" "$@"; code=$?; '
+    'echo "$code" > "$state.status.tmp"; /bin/mv "$state.status.tmp" "$state.status"; exit "$code"'
 )
 _NO_SESSIONS = re.compile(r"no active zellij sessions", re.IGNORECASE)
 
@@ -77,9 +78,8 @@ def layout(launch: Launch, state: Path) -> str:
     args = [*env_args, "/bin/sh", "-c", LAUNCHER, "ao-launch", str(state), *launch.argv]
     lines = [
         "layout {",
-        f'    pane command="/usr/bin/env" name="agent" borderless=true {{',
+        '    pane command="/usr/bin/env" name="agent" borderless=true close_on_exit=false {',
         f"        cwd {kdl_string(launch.cwd)}",
-        "        close_on_exit false",
         "        args " + " ".join(kdl_string(a) for a in args),
         "    }",
         "}",
@@ -110,7 +110,7 @@ class ZellijRuntime:
             version = zellij_version(found)
             if version is None or version < MIN_VERSION:
                 shown = ".".join(map(str, version)) if version else "unknown"
-                raise RuntimeMissing(f"zellij {shown} is too old; ao needs 0.44 or newer", hint=INSTALL_HINT)
+                raise RuntimeMissing(f"zellij {shown} is too old; ao needs 0.44.2 or newer", hint=INSTALL_HINT)
             self._binary = found
         return self._binary
 
@@ -126,8 +126,10 @@ class ZellijRuntime:
         room = SOCKET_PATH_LIMIT - len(str(self.socket_dir)) - len("/contract_version_1/")
         if len(session_id) <= room:
             return session_id
-        digest = hashlib.sha256(session_id.encode()).hexdigest()[:8]
-        return f"{session_id[: max(room - 9, 1)]}-{digest}"
+        digest = hashlib.sha256(session_id.encode()).hexdigest()
+        if room < 10:
+            return digest[: max(room, 1)]
+        return f"{session_id[: room - 9]}-{digest[:8]}"
 
     def _state(self, name: str) -> Path:
         return self.state_dir / name
@@ -160,10 +162,11 @@ class ZellijRuntime:
 
     def _live(self, name: str, *, exited: bool) -> Live:
         state = self._state(name)
-        meta_text = self._read(Path(f"{state}.json"))
-        meta = json.loads(meta_text) if meta_text else None
-        stamp = Stamp(**meta["stamp"]) if meta else None
-        session_id = meta["session_id"] if meta else name
+        try:
+            meta = json.loads(self._read(Path(f"{state}.json")) or "null")
+            stamp, session_id = Stamp(**meta["stamp"]), meta["session_id"]
+        except (ValueError, TypeError, KeyError):
+            stamp, session_id = None, name  # no (readable) stamp: not a session ao can claim
         status = self._read(Path(f"{state}.status"))
         pid_text = self._read(Path(f"{state}.pid"))
         pid = int(pid_text) if pid_text and pid_text.isdigit() else None
@@ -224,7 +227,7 @@ class ZellijRuntime:
         return "\n".join(rows[-lines:])
 
     def paste(self, session_id: str, text: str) -> None:
-        self._action(session_id, "paste", "--pane-id", AGENT_PANE, text)
+        self._action(session_id, "paste", "--pane-id", AGENT_PANE, "--", text)  # text may start with "-"
 
     def press_enter(self, session_id: str) -> None:
         self._action(session_id, "send-keys", "--pane-id", AGENT_PANE, "Enter")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 
 import httpx
@@ -31,9 +33,24 @@ spec:
 
 @pytest.fixture
 def server(data_dir):
-    srv = start_server(data_dir)
+    # Without the controller, every pass in these tests is one that a request caused.
+    srv = start_server(data_dir, "--no-controller")
     yield srv
     stop_server(srv)
+
+
+def test_serve_runs_the_controller_loop_too(data_dir, repo):
+    srv = start_server(data_dir)
+    try:
+        with srv.client() as api:
+            assert put_shop(api, repo).status_code == 201
+            pid = api.get("/api/v1/sessions/shop-1").json()["pid"]
+            os.kill(pid, signal.SIGKILL)
+            relaunched = retry_until(lambda: (s := api.get("/api/v1/sessions/shop-1").json())["restarts"] == 1
+                                     and s["agent"] == "running" and s, message="relaunched by the controller")
+            assert relaunched["pid"] != pid
+    finally:
+        stop_server(srv)
 
 
 @pytest.fixture
