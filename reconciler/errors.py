@@ -44,3 +44,13 @@ class RuntimeFailure(AoError):
     """The multiplexer refused a command or could not be reached."""
 
     code = "RUNTIME_FAILURE"
+
+
+class SessionProblem(Exception):
+    """A session cannot be started as declared. Not a crash of the pass: the session is marked
+    Failed, with `reason` (a short CamelCase word shown by `ao describe`) and `message`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message

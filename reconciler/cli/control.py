@@ -10,7 +10,12 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_FAILURE, UsageError
-from ..reconcile.controller import DEFAULT_RESYNC_SECONDS, Controller, Settings, format_line
+from ..reconcile.controller import (
+    DEFAULT_RESYNC_SECONDS,
+    Controller,
+    Settings,
+    format_line,
+)
 from ..reconcile.ratelimit import LaunchLimiter
 from ..reconcile.service import Ao
 from ..reconcile.status import project_status, session_ready

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..registry.records import EventRecord, MessageRecord, ProjectRecord, SessionRecord
 from ..reconcile.status import project_status
+from ..registry.records import EventRecord, MessageRecord, ProjectRecord, SessionRecord
 from ..runtime.base import Live
 from .output import iso
 

@@ -17,7 +17,13 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import UsageError
-from .models import BRANCH_PATTERN, ENV_NAME_PATTERN, NAME_PATTERN, WORKER_NAME_PATTERN, ProjectManifest
+from .models import (
+    BRANCH_PATTERN,
+    ENV_NAME_PATTERN,
+    NAME_PATTERN,
+    WORKER_NAME_PATTERN,
+    ProjectManifest,
+)
 from .schema import validator
 
 STDIN = "-"

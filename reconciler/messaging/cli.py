@@ -134,7 +134,9 @@ class Mailbox:
 
 def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue: bool = False) -> dict:
     """Deliver one message; returns the recorded message. Raises SendError with an exit code."""
-    from ..runtime.fleet import fleet_for  # imported here so that usage errors stay instant
+    from ..runtime.fleet import (
+        fleet_for,  # imported here so that usage errors stay instant
+    )
     from .deliver import deliver
 
     try:

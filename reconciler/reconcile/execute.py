@@ -17,19 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AoError
+from ..errors import AoError, SessionProblem
+from ..messaging.queue import queue
 from ..paths import DataDir
 from ..registry.records import Kind, Phase, SessionRecord
 from ..registry.store import Registry
 from ..runtime.base import Runtime
 from ..sessions.agents import PRESETS, display
-from ..sessions.workspace import Removal, WorkspaceError, remove_worktree
+from ..sessions.workspace import Removal, remove_worktree
 from . import backoff
-from ..messaging.queue import queue
-from .launch import LaunchError, Prepared, Team, prepare
+from .launch import Prepared, Team, prepare
 from .notices import SENDER, notice
-from .ratelimit import LaunchLimiter
 from .plan import Action, Verb, World
+from .ratelimit import LaunchLimiter
 
 LAST_LINES = 10
 PARALLEL_LAUNCHES = 4
@@ -215,7 +215,7 @@ class Executor:
             if self.limiter is not None:
                 self.limiter.acquire()
             pid = self.runtime.respawn(prepared.launch) if exists else self.runtime.create(prepared.launch)
-        except LaunchError as exc:
+        except SessionProblem as exc:
             return self._launch_failed(action, exc.reason, exc.message)
         except AoError as exc:
             return self._launch_failed(action, "RuntimeError", str(exc))
@@ -298,7 +298,7 @@ class Executor:
                 if action.live is not None:
                     self.runtime.kill(sid)
                 workspace = _release_workspace(action.record)
-            except (AoError, WorkspaceError) as exc:
+            except (AoError, SessionProblem) as exc:
                 return _Result(event=("ReapFailed", f"cannot stop {sid}: {exc}", True), outcome="failed",
                                ok=False, detail=str(exc))
             changes = {"phase": Phase.TERMINATED, "reason": "Reaped", "message": action.reason,

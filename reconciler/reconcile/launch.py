@@ -6,22 +6,18 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SessionProblem
 from ..paths import DataDir
-from .desired import DesiredSession
 from ..runtime.base import Launch, Stamp
 from ..sessions.agents import Arg, agent_args, expand
 from ..sessions.env import session_env
 from ..sessions.prompts import SessionFacts, write_prompts
-from ..sessions.workspace import WorkspaceError, ensure_worktree, require_dir
+from ..sessions.workspace import ensure_worktree, require_dir
+from .desired import DesiredSession
 
 
-class LaunchError(Exception):
-    """The session cannot be started as declared; `reason` is a short CamelCase word."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+class LaunchError(SessionProblem):
+    """The agent cannot be started as declared (for example its program is not installed)."""
 
 
 @dataclass(frozen=True)
@@ -95,13 +91,10 @@ def default_branch_name(kind: str, session_id: str) -> str:
 def _workspace(desired: DesiredSession, session_id: str, data_dir: DataDir) -> tuple[Path, str | None]:
     """The session's working directory and branch; its own git worktree unless `workspace: none`."""
     repo = Path(desired.spec["repo"])
-    try:
-        if desired.spec.get("workspace") == "none":
-            require_dir(repo)
-            return repo, None
-        branch = desired.spec.get("branch") or default_branch_name(desired.kind, session_id)
-        path = data_dir.worktree_dir(desired.project, session_id)
-        return ensure_worktree(repo, path, branch, desired.default_branch), branch
-    except WorkspaceError as exc:
-        raise LaunchError(exc.reason, exc.message) from exc
+    if desired.spec.get("workspace") == "none":
+        require_dir(repo)
+        return repo, None
+    branch = desired.spec.get("branch") or default_branch_name(desired.kind, session_id)
+    path = data_dir.worktree_dir(desired.project, session_id)
+    return ensure_worktree(repo, path, branch, desired.default_branch), branch
 

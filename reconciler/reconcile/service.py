@@ -9,15 +9,21 @@ from __future__ import annotations
 import re
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from ..errors import AoError, NotFound, UsageError
-from ..manifest.loader import LoadedProject, ManifestError, ManifestIssue, prefix_collision
+from ..manifest.loader import (
+    LoadedProject,
+    ManifestError,
+    ManifestIssue,
+    prefix_collision,
+)
+from ..messaging.queue import deliver_queued
 from ..paths import DataDir
 from ..registry.records import Kind, Phase, ProjectRecord, SessionRecord, WorkerRecord
 from ..registry.store import Registry
@@ -27,7 +33,6 @@ from ..sessions.naming import orchestrator_id
 from .desired import default_runtime, desired_projects, spec_hash
 from .execute import PAST_TENSE, Executor, Outcome
 from .lock import pass_lock
-from ..messaging.queue import deliver_queued
 from .plan import Action, Verb, World, plan
 from .ratelimit import LaunchLimiter
 

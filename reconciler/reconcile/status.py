@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..registry.records import ProjectRecord, Phase, SessionRecord
+from ..registry.records import Phase, ProjectRecord, SessionRecord
 from ..runtime.base import Live
 
 BAD_PHASES = frozenset({Phase.FAILED, Phase.CRASH_LOOP})

@@ -13,7 +13,14 @@ from typing import Any
 from sqlite_utils import Database
 
 from .migrations import migrations
-from .records import EventRecord, MessageRecord, Phase, ProjectRecord, SessionRecord, WorkerRecord
+from .records import (
+    EventRecord,
+    MessageRecord,
+    Phase,
+    ProjectRecord,
+    SessionRecord,
+    WorkerRecord,
+)
 
 BUSY_TIMEOUT_SECONDS = 30.0
 

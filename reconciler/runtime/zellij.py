@@ -1,4 +1,4 @@
-"""zellij runtime (zellij >= 0.44): background sessions from a generated KDL layout.
+"""zellij runtime (zellij >= 0.44.2): background sessions from a generated KDL layout.
 
 zellij has no per-pane environment, no exit status for a pane's command in `list-sessions`,
 and no in-place respawn, so this adapter brings its own:

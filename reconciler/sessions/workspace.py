@@ -14,18 +14,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SessionProblem
+
 PRESERVED_REF = "refs/ao/preserved/{session_id}"
 # git takes file locks in the repository; ao serialises its own git calls per repository.
 _repo_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
-class WorkspaceError(Exception):
-    """The workspace cannot be prepared; `reason` is a short CamelCase word shown in `ao describe`."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+class WorkspaceError(SessionProblem):
+    """The session's workspace (repository, worktree, branch) cannot be prepared."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The runtime contract: every runtime (tmux, zellij) must pass these, against the real multiplexer.
 
-tmux runs them everywhere. zellij runs them where a `zellij` binary of version 0.44 or newer is
+tmux runs them everywhere. zellij runs them where a `zellij` binary of version 0.44.2 or newer is
 on PATH, and is skipped with that reason otherwise: zellij is not packaged for Debian bookworm,
 so it cannot be installed on the machines this suite usually runs on.
 """
@@ -37,7 +37,7 @@ def _zellij(data_dir: DataDir):
 RUNTIMES = [
     pytest.param(_tmux, id="tmux", marks=pytest.mark.skipif(TMUX is None, reason="tmux is not installed")),
     pytest.param(_zellij, id="zellij", marks=pytest.mark.skipif(
-        not ZELLIJ_OK, reason="zellij >= 0.44 is not on PATH (not packaged for Debian bookworm); "
+        not ZELLIJ_OK, reason="zellij >= 0.44.2 is not on PATH (not packaged for Debian bookworm); "
                               "the zellij contract runs where it is installed")),
 ]
 
