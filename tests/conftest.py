@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,38 @@ def ao(data_dir: DataDir) -> Callable[..., subprocess.CompletedProcess[str]]:
                               timeout=timeout, check=False)
 
     return run
+
+
+def ao_sessions(ao: Callable[..., subprocess.CompletedProcess[str]], *extra: str) -> dict[str, dict]:
+    """`ao get sessions EXTRA -o json` (EXTRA such as "--all" or "-p NAME"), by session id; the command must succeed."""
+    result = ao("get", "sessions", *extra, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return {s["id"]: s for s in json.loads(result.stdout)}
+
+
+# Items of spec.workers, as demo_manifest takes them.
+LOGIN_BUG = "    - name: login-bug\n      issue: 123\n      prompt: Fix the login redirect loop\n"
+CART = "    - name: cart\n      issue: 124\n      prompt: Speed up the cart page\n"
+
+
+def demo_manifest(repo: Path | str, workers: str | Iterable[str] = (), *, name: str = "shop",
+                  agent: str = "{preset: demo}", policy: str | None = None, orchestrator: str | bool | None = None,
+                  rules: str | None = None) -> str:
+    """A Project manifest for the demo agent, one key a line.
+
+    `workers` are items of spec.workers as YAML text (each "    - name: ...\n"); none gives `workers: []`.
+    Line numbers that tests assert on depend on this layout: metadata.name is line 4, spec.agent line 7.
+    """
+    lines = ["apiVersion: ao/v1", "kind: Project", "metadata:", f"  name: {name}", "spec:", f"  repo: {repo}",
+             f"  agent: {agent}"]
+    if policy is not None:
+        lines.append(f"  restartPolicy: {policy}")
+    if orchestrator is not None:
+        lines += ["  orchestrator:", f"    enabled: {str(orchestrator).lower()}"]
+        if rules is not None:
+            lines.append(f"    rules: {rules}")
+    lines.append("  workers:")
+    return "\n".join(lines) + "\n" + ("".join(workers) or "    []\n")
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -7,28 +7,17 @@ import os
 import signal
 import threading
 
-import httpx
 import pytest
 import schemathesis
 
-from tests.conftest import needs_tmux, retry_until, tmux
+from tests.conftest import LOGIN_BUG, demo_manifest, needs_tmux, retry_until, tmux
 from tests.integration.api_server import start_server, stop_server
 
 pytestmark = needs_tmux
 
-SHOP = """\
-apiVersion: ao/v1
-kind: Project
-metadata:
-  name: shop
-spec:
-  repo: {repo}
-  agent: {{preset: demo}}
-  workers:
-    - name: login-bug
-      issue: 123
-      prompt: Fix the login redirect loop
-"""
+
+def shop(repo):
+    return demo_manifest(repo, LOGIN_BUG)  # spec.agent is line 7
 
 
 @pytest.fixture
@@ -60,7 +49,7 @@ def api(server):
 
 
 def put_shop(api, repo, text=None):
-    return api.put("/api/v1/projects/shop", content=text or SHOP.format(repo=repo),
+    return api.put("/api/v1/projects/shop", content=text or shop(repo),
                    headers={"Content-Type": "application/yaml"})
 
 
@@ -101,14 +90,14 @@ def test_apply_list_and_delete_a_project(api, data_dir, repo):
 
 
 def test_an_invalid_manifest_is_422_with_file_and_field_and_changes_nothing(api, repo):
-    bad = SHOP.format(repo=repo).replace("  agent: {preset: demo}", "  agent: {preset: demo}\n  colour: red")
+    bad = shop(repo).replace("  agent: {preset: demo}", "  agent: {preset: demo}\n  colour: red")
     response = put_shop(api, repo, bad)
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "MANIFEST_INVALID"
     assert error["issues"][0]["path"] == "spec.colour" and error["issues"][0]["line"] == 8
     assert "<api:shop>:8:3: spec.colour: unknown field 'colour'" in error["message"]
-    mismatch = api.put("/api/v1/projects/other", content=SHOP.format(repo=repo))
+    mismatch = api.put("/api/v1/projects/other", content=shop(repo))
     assert mismatch.status_code == 422 and "the name in the URL" in mismatch.json()["error"]["message"]
     assert api.get("/api/v1/projects").json() == []
 

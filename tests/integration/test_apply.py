@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs_tmux, retry_until, tmux
+from tests.conftest import ao_sessions, needs_tmux, retry_until, tmux
 
 pytestmark = needs_tmux
 
@@ -31,12 +30,6 @@ spec:
     - name: search
       prompt: Add search suggestions
 """
-
-
-def sessions(ao) -> dict[str, dict]:
-    result = ao("get", "sessions", "-o", "json")
-    assert result.returncode == 0, result.stderr
-    return {s["id"]: s for s in json.loads(result.stdout)}
 
 
 def live_names(data_dir) -> set[str]:
@@ -65,7 +58,7 @@ def test_apply_brings_up_orchestrator_and_workers(ao, data_dir, repo, write_mani
         "session/shop-2 created",
         "session/shop-3 created",
     ]
-    found = sessions(ao)
+    found = ao_sessions(ao)
     assert set(found) == {"shop-orchestrator", "shop-1", "shop-2", "shop-3"}
     assert live_names(data_dir) == set(found)
     for s in found.values():
@@ -85,36 +78,36 @@ def test_apply_brings_up_orchestrator_and_workers(ao, data_dir, repo, write_mani
 def test_reapply_is_unchanged_and_changes_nothing(ao, data_dir, repo, write_manifest):
     path = write_manifest(SHOP.format(repo=repo))
     assert ao("apply", "-f", str(path)).returncode == 0
-    pids = {sid: s["pid"] for sid, s in sessions(ao).items()}
+    pids = {sid: s["pid"] for sid, s in ao_sessions(ao).items()}
     again = ao("apply", "-f", str(path))
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[0] == "project/shop unchanged"
     assert all(line.endswith("unchanged") for line in again.stdout.splitlines())
-    assert {sid: s["pid"] for sid, s in sessions(ao).items()} == pids
+    assert {sid: s["pid"] for sid, s in ao_sessions(ao).items()} == pids
 
 
 def test_removing_a_worker_reaps_exactly_that_worker(ao, data_dir, repo, write_manifest):
     path = write_manifest(SHOP.format(repo=repo))
     assert ao("apply", "-f", str(path)).returncode == 0
-    before = sessions(ao)
+    before = ao_sessions(ao)
     text = SHOP.format(repo=repo).replace("    - name: cart\n      issue: 124\n      prompt: Speed up the cart page\n", "")
     path.write_text(text)
     result = ao("apply", "-f", str(path))
     assert result.returncode == 0, result.stderr
     assert "project/shop configured" in result.stdout
     assert "session/shop-2 reaped: worker 'cart' is no longer declared" in result.stdout
-    after = sessions(ao)
+    after = ao_sessions(ao)
     assert set(after) == {"shop-orchestrator", "shop-1", "shop-3"}
     assert live_names(data_dir) == set(after)
     for sid in after:
         assert after[sid]["pid"] == before[sid]["pid"], f"{sid} was disturbed"
-    history = {s["id"]: s for s in json.loads(ao("get", "sessions", "--all", "-o", "json").stdout)}
+    history = ao_sessions(ao, "--all")
     assert history["shop-2"]["phase"] == "Terminated"
     # Declaring it again gives a new number: IDs are never reused.
     path.write_text(SHOP.format(repo=repo))
     result = ao("apply", "-f", str(path))
     assert "session/shop-4 created" in result.stdout
-    assert sessions(ao)["shop-4"]["name"] == "cart"
+    assert ao_sessions(ao)["shop-4"]["name"] == "cart"
 
 
 def test_invalid_manifest_changes_nothing_and_points_at_the_line(ao, data_dir, repo, write_manifest):
@@ -169,11 +162,11 @@ def test_apply_from_stdin_and_json_output(ao, repo):
 def test_spec_change_recreates_in_place(ao, data_dir, repo, write_manifest):
     path = write_manifest(SHOP.format(repo=repo))
     assert ao("apply", "-f", str(path)).returncode == 0
-    old = sessions(ao)["shop-3"]
+    old = ao_sessions(ao)["shop-3"]
     path.write_text(SHOP.format(repo=repo).replace("Add search suggestions", "Add search history"))
     result = ao("apply", "-f", str(path))
     assert "session/shop-3 recreated: spec changed: prompt" in result.stdout
-    new = sessions(ao)["shop-3"]
+    new = ao_sessions(ao)["shop-3"]
     assert new["pid"] != old["pid"] and new["phase"] == "Running"
     assert retry_until(lambda: "Add search history" in ao("logs", "shop-3", "-n", "200").stdout)
 
@@ -189,13 +182,13 @@ def test_delete_project_reaps_all_sessions(ao, data_dir, repo, write_manifest):
     order = [line.split()[0] for line in result.stdout.splitlines()[1:]]
     assert order[-1] == "session/shop-orchestrator"
     assert live_names(data_dir) == set()
-    assert sessions(ao) == {}
+    assert ao_sessions(ao) == {}
     assert ao("get", "projects", "-o", "json").stdout.strip() == "[]"
     missing = ao("delete", "project", "shop")
     assert missing.returncode == 1 and "no project named shop" in missing.stderr
     # Re-creating the project continues the numbering.
     assert ao("apply", "-f", str(path)).returncode == 0
-    assert set(sessions(ao)) == {"shop-orchestrator", "shop-4", "shop-5", "shop-6"}
+    assert set(ao_sessions(ao)) == {"shop-orchestrator", "shop-4", "shop-5", "shop-6"}
 
 
 def test_prefix_collision_with_registered_project(ao, repo, write_manifest):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AO, needs_tmux, retry_until, tmux
+from tests.conftest import AO, ao_sessions, needs_tmux, retry_until, tmux
 
 pytestmark = needs_tmux
 
@@ -78,10 +78,6 @@ def running(data_dir) -> set[str]:
     return {sid for sid, dead in live(data_dir).items() if dead == "0"}
 
 
-def records(ao) -> dict[str, dict]:
-    return {s["id"]: s for s in json.loads(ao("get", "sessions", "-o", "json").stdout)}
-
-
 def test_watched_manifest_edits_start_and_reap_sessions(ao, data_dir, repo, tmp_path, controllers):
     folder = tmp_path / "manifests"
     folder.mkdir()
@@ -92,7 +88,7 @@ def test_watched_manifest_edits_start_and_reap_sessions(ao, data_dir, repo, tmp_
     retry_until(lambda: running(data_dir) == {"web-orchestrator", "web-1"}, message="initial sessions")
     save(path, manifest(repo, ["a", "b"]))
     retry_until(lambda: running(data_dir) == {"web-orchestrator", "web-1", "web-2"}, message="added worker")
-    pid_b = records(ao)["web-2"]["pid"]
+    pid_b = ao_sessions(ao)["web-2"]["pid"]
     save(path, manifest(repo, ["b"]))
     retry_until(lambda: set(live(data_dir)) == {"web-orchestrator", "web-2"}, message="removed worker reaped")
     # A save that does not change the content does nothing; the next real change is applied once.
@@ -100,7 +96,7 @@ def test_watched_manifest_edits_start_and_reap_sessions(ao, data_dir, repo, tmp_
     save(path, manifest(repo, ["b", "c"]))
     retry_until(lambda: running(data_dir) == {"web-orchestrator", "web-2", "web-3"}, message="worker c")
     assert controller.output().count("project/web configured") == 3  # +b, -a, +c: not the no-op save
-    assert records(ao)["web-2"]["pid"] == pid_b
+    assert ao_sessions(ao)["web-2"]["pid"] == pid_b
     path.unlink()
     retry_until(lambda: live(data_dir) == {}, message="project reaped with its file")
     assert json.loads(ao("get", "projects", "-o", "json").stdout) == []
@@ -131,9 +127,10 @@ def test_a_dead_agent_is_relaunched_without_any_command(ao, data_dir, repo, writ
     assert ao("apply", "-f", str(write_manifest(manifest(repo, ["a"], orchestrator=False)))).returncode == 0
     controller = controllers("--resync", "0.5")
     controller.wait_started()
-    before = records(ao)["web-1"]
+    before = ao_sessions(ao)["web-1"]
     os.kill(before["pid"], signal.SIGKILL)
-    after = retry_until(lambda: (r := records(ao)["web-1"]) and r["restarts"] == 1 and r["agent"] == "running" and r)
+    after = retry_until(lambda: (r := ao_sessions(ao)["web-1"]) and r["restarts"] == 1 and r["agent"] == "running"
+                        and r)
     assert after["pid"] != before["pid"]
     assert "session/web-1 relaunched: agent was killed by signal 9" in controller.output()
     # Stopping the controller never stops sessions.
@@ -164,15 +161,15 @@ def test_a_crash_looping_agent_backs_off_without_spinning(ao, data_dir, repo, wr
     assert ao("apply", "-f", str(write_manifest(manifest(repo, ["a"], orchestrator=False, agent=agent)))).returncode == 0
     controller = controllers("--resync", "0.2")
     controller.wait_started()
-    retry_until(lambda: records(ao)["web-1"]["phase"] == "CrashLoopBackOff", timeout=30, message="crash loop")
-    record = records(ao)["web-1"]
+    retry_until(lambda: ao_sessions(ao)["web-1"]["phase"] == "CrashLoopBackOff", timeout=30, message="crash loop")
+    record = ao_sessions(ao)["web-1"]
     assert record["reason"] == "CrashLoopBackOff" and "exited with status 7; restarting in" in record["message"]
     # Backing off: over the next seconds the restarts grow slowly and the controller stays idle.
     restarts, cpu, wall = record["restarts"], _cpu_seconds(controller.proc.pid), time.monotonic()
     deadline = wall + 3
     while time.monotonic() < deadline:
         time.sleep(0.5)  # measuring an interval of time, not waiting for a condition
-    assert records(ao)["web-1"]["restarts"] - restarts <= 2
+    assert ao_sessions(ao)["web-1"]["restarts"] - restarts <= 2
     used = _cpu_seconds(controller.proc.pid) - cpu
     assert used < 0.5 * (time.monotonic() - wall), f"controller used {used:.2f}s CPU in {time.monotonic() - wall:.1f}s"
     events = json.loads(ao("events", "-s", "web-1", "-o", "json").stdout)
@@ -180,7 +177,7 @@ def test_a_crash_looping_agent_backs_off_without_spinning(ao, data_dir, repo, wr
 
 
 def _assert_exact(ao, data_dir, expected: set[str], history: set[str]) -> None:
-    found = records(ao)
+    found = ao_sessions(ao)
     assert set(found) == expected, f"registry: {sorted(found)}"
     assert running(data_dir) == expected, f"tmux: {sorted(live(data_dir))}"
     assert all(s["phase"] == "Running" for s in found.values())
@@ -205,7 +202,7 @@ def test_killing_the_controller_at_random_moments_leaves_a_world_the_next_one_co
         killer.stop(signal.SIGKILL)
         survivor = controllers("--watch", str(folder), "--resync", "0.5")
         survivor.wait_started()
-        retry_until(lambda: records(ao).keys() == expected and running(data_dir) == expected, timeout=60,
+        retry_until(lambda: ao_sessions(ao).keys() == expected and running(data_dir) == expected, timeout=60,
                     message=f"converged to {len(expected)} sessions after a crash")
         survivor.stop()
         _assert_exact(ao, data_dir, expected, history)
@@ -228,14 +225,14 @@ def test_relaunches_are_spread_by_the_launch_rate(ao, data_dir, repo, write_mani
     assert ao("apply", "-f", str(write_manifest(manifest(repo, names, orchestrator=False)))).returncode == 0
     controller = controllers("--resync", "0.3", "--max-launch-rate", "1")
     controller.wait_started()
-    for record in records(ao).values():
+    for record in ao_sessions(ao).values():
         os.kill(record["pid"], signal.SIGKILL)
-    retry_until(lambda: all(r["restarts"] == 1 and r["agent"] == "running" for r in records(ao).values()),
+    retry_until(lambda: all(r["restarts"] == 1 and r["agent"] == "running" for r in ao_sessions(ao).values()),
                 timeout=30, message="all four relaunched")
     import datetime
 
     started = sorted(datetime.datetime.fromisoformat(r["startedAt"].replace("Z", "+00:00")).timestamp()
-                     for r in records(ao).values())
+                     for r in ao_sessions(ao).values())
     # One launch per second: the four relaunches cannot all start within two seconds.
     assert started[-1] - started[0] >= 2, started
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import needs_tmux
+from tests.conftest import LOGIN_BUG, demo_manifest, needs_tmux
 from tests.integration.api_server import start_server, stop_server
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
@@ -18,20 +18,10 @@ pytestmark = [needs_tmux, pytest.mark.skipif(CHROMIUM is None, reason="Chromium 
 
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOP = """\
-apiVersion: ao/v1
-kind: Project
-metadata:
-  name: shop
-spec:
-  repo: {repo}
-  agent: {{preset: demo}}
-  orchestrator: {{enabled: false}}
-  workers:
-    - name: login-bug
-      issue: 123
-      prompt: Fix the login redirect loop
-"""
+
+
+def shop(repo):
+    return demo_manifest(repo, LOGIN_BUG, orchestrator=False)
 
 
 @pytest.fixture
@@ -53,14 +43,14 @@ def page(tmp_path):
 
 def test_dashboard_shows_a_new_session_and_delivers_a_message(server, page, ao, repo, write_manifest):
     # An empty project first, so that its page is open before the worker exists.
-    empty = write_manifest(SHOP.format(repo=repo).split("  workers:")[0] + "  workers: []\n")
+    empty = write_manifest(shop(repo).split("  workers:")[0] + "  workers: []\n")
     assert ao("apply", "-f", str(empty)).returncode == 0
     page.goto(server.login_url)  # the one-time link sets the token cookie
     page.get_by_role("link", name="shop").click()
     page.wait_for_url("**/projects/shop")
     assert "No sessions." in page.locator("#sessions").inner_text()
     # Applied from the CLI: the open page shows the new session without a reload.
-    assert ao("apply", "-f", str(write_manifest(SHOP.format(repo=repo)))).returncode == 0
+    assert ao("apply", "-f", str(write_manifest(shop(repo)))).returncode == 0
     row = page.locator("tr[data-session='shop-1']")
     row.wait_for(timeout=15_000)
     page.wait_for_function("document.querySelector(\"tr[data-session='shop-1'] pre\").innerText.trim().endsWith('>')",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import AO, needs_tmux, retry_until
+from tests.conftest import AO, ao_sessions, needs_tmux, retry_until
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -41,7 +40,7 @@ def test_demo_manifest_comes_up_with_the_demo_agent(ao, data_dir, repo, tmp_path
     demo.write_text(text.replace("  repo: ..  ", f"  repo: {repo}  "))
     result = ao("apply", "-f", str(demo))
     assert result.returncode == 0, result.stderr
-    sessions = {s["id"]: s for s in json.loads(ao("get", "sessions", "-o", "json").stdout)}
+    sessions = ao_sessions(ao)
     assert set(sessions) == {"demo-orchestrator", "demo-1", "demo-2"}
     assert all(s["phase"] == "Running" and s["agent"] == "running" for s in sessions.values())
     screen = retry_until(lambda: (out := ao("logs", "demo-orchestrator", "-n", "300").stdout)

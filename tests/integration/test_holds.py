@@ -15,22 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AO, git, needs_tmux, retry_until, tmux
+from tests.conftest import (
+    AO,
+    ao_sessions,
+    demo_manifest,
+    git,
+    needs_tmux,
+    retry_until,
+    tmux,
+)
 
 pytestmark = needs_tmux
 
-PROJECT = """\
-apiVersion: ao/v1
-kind: Project
-metadata:
-  name: app
-spec:
-  repo: {repo}
-  agent: {{preset: demo}}
-  orchestrator:
-    enabled: {orchestrator}
-  workers:
-{workers}"""
 ONE = "    - name: one\n      issue: \"12\"\n      prompt: first task\n"
 TWO = "    - name: two\n      prompt: second task\n"
 BROKEN = "    - name: broken\n      prompt: cannot start\n      agent: {command: [no-such-binary]}\n"
@@ -38,16 +34,14 @@ NEVER = "    - name: three\n      prompt: third task\n      restartPolicy: Never
 
 
 def up(ao, write_manifest, repo, *workers: str, orchestrator: str = "false", expect: int = 0) -> Path:
-    path = write_manifest(PROJECT.format(repo=repo, orchestrator=orchestrator, workers="".join(workers) or "    []\n"))
+    path = write_manifest(demo_manifest(repo, workers, name="app", orchestrator=orchestrator))
     result = ao("apply", "-f", str(path))
     assert result.returncode == expect, result.stdout + result.stderr
     return path
 
 
 def sessions(ao) -> dict[str, dict]:
-    result = ao("get", "sessions", "--all", "-o", "json")
-    assert result.returncode == 0, result.stderr
-    return {s["id"]: s for s in json.loads(result.stdout)}
+    return ao_sessions(ao, "--all")
 
 
 def project(ao, name: str = "app") -> dict:
@@ -310,11 +304,11 @@ def test_project_status_generations_and_session_conditions(ao, data_dir, repo, w
 
 
 def test_apply_wait_returns_when_healthy_and_names_the_blocker_when_not(ao, data_dir, repo, write_manifest):
-    path = write_manifest(PROJECT.format(repo=repo, orchestrator="true", workers=ONE))
+    path = write_manifest(demo_manifest(repo, ONE, name="app", orchestrator="true"))
     result = ao("apply", "-f", str(path), "--wait", "--timeout", "5")
     assert result.returncode == 0, result.stderr
     assert "project/app synced and healthy" in result.stderr + result.stdout
-    bad = write_manifest(PROJECT.format(repo=repo, orchestrator="true", workers=ONE + BROKEN))
+    bad = write_manifest(demo_manifest(repo, ONE + BROKEN, name="app", orchestrator="true"))
     start = time.monotonic()
     result = ao("apply", "-f", str(bad), "--wait", "--timeout", "5")
     elapsed = time.monotonic() - start

@@ -9,39 +9,32 @@ import sqlite3
 import subprocess
 import threading
 
-from tests.conftest import TMUX, needs_tmux, retry_until, tmux
+from tests.conftest import (
+    TMUX,
+    ao_sessions,
+    demo_manifest,
+    needs_tmux,
+    retry_until,
+    tmux,
+)
 
 pytestmark = needs_tmux
 
-PROJECT = """\
-apiVersion: ao/v1
-kind: Project
-metadata:
-  name: app
-spec:
-  repo: {repo}
-  agent: {agent}
-  restartPolicy: {policy}
-  orchestrator:
-    enabled: {orchestrator}
-  workers:
-    - name: one
-      prompt: first task
-    - name: two
-      prompt: second task
-"""
-DEMO = "{preset: demo}"
+WORKERS = "    - name: one\n      prompt: first task\n    - name: two\n      prompt: second task\n"
 
 
-def apply(ao, write_manifest, repo, *, agent=DEMO, policy="OnFailure", orchestrator="false"):
-    path = write_manifest(PROJECT.format(repo=repo, agent=agent, policy=policy, orchestrator=orchestrator))
+def manifest(repo, *, agent="{preset: demo}", policy="OnFailure", orchestrator="false"):
+    return demo_manifest(repo, WORKERS, name="app", agent=agent, policy=policy, orchestrator=orchestrator)
+
+
+def apply(ao, write_manifest, repo, **options):
+    path = write_manifest(manifest(repo, **options))
     result = ao("apply", "-f", str(path))
     return path, result
 
 
 def session(ao, sid):
-    result = ao("get", "sessions", "--all", "-o", "json")
-    return {s["id"]: s for s in json.loads(result.stdout)}[sid]
+    return ao_sessions(ao, "--all")[sid]
 
 
 def type_line(data_dir, sid, text):
@@ -146,8 +139,7 @@ def test_lost_registry_rows_are_adopted_not_duplicated(ao, data_dir, repo, write
     names = tmux(data_dir, "list-sessions", "-F", "#{session_name}").stdout.split()
     assert sorted(names) == ["app-1", "app-2", "app-orchestrator"]
     # The counter moved past the adopted numbers: a new worker gets app-3.
-    path = write_manifest(PROJECT.format(repo=repo, agent=DEMO, policy="OnFailure", orchestrator="true")
-                          + "    - name: three\n")
+    path = write_manifest(manifest(repo, orchestrator="true") + "    - name: three\n")
     assert "session/app-3 created" in ao("apply", "-f", str(path)).stdout
 
 
@@ -200,9 +192,8 @@ def test_missing_agent_is_a_clear_session_failure(ao, data_dir, repo, write_mani
 
 
 def test_two_concurrent_applies_both_succeed_without_duplicates(ao, data_dir, repo, write_manifest):
-    first = write_manifest(PROJECT.format(repo=repo, agent=DEMO, policy="OnFailure", orchestrator="true"), "a.yaml")
-    second = write_manifest(PROJECT.format(repo=repo, agent=DEMO, policy="OnFailure", orchestrator="true")
-                            .replace("name: app", "name: web"), "b.yaml")
+    first = write_manifest(manifest(repo, orchestrator="true"), "a.yaml")
+    second = write_manifest(manifest(repo, orchestrator="true").replace("name: app", "name: web"), "b.yaml")
     results = {}
 
     def run(name, path):
@@ -221,7 +212,7 @@ def test_two_concurrent_applies_both_succeed_without_duplicates(ao, data_dir, re
 
 
 def test_missing_tmux_is_one_clear_line(ao, repo, write_manifest):
-    path = write_manifest(PROJECT.format(repo=repo, agent=DEMO, policy="OnFailure", orchestrator="false"))
+    path = write_manifest(manifest(repo, orchestrator="false"))
     result = ao("apply", "-f", str(path), env={"PATH": "/nonexistent"})
     assert result.returncode == 1
     assert result.stderr.strip() == (

@@ -8,40 +8,30 @@ import subprocess
 import threading
 from pathlib import Path
 
-from tests.conftest import AO, git, needs_tmux, retry_until, tmux
+from tests.conftest import (
+    CART,
+    LOGIN_BUG,
+    ao_sessions,
+    demo_manifest,
+    git,
+    needs_tmux,
+    retry_until,
+    tmux,
+)
 
 pytestmark = needs_tmux
 
-TEAM = """\
-apiVersion: ao/v1
-kind: Project
-metadata:
-  name: shop
-spec:
-  repo: {repo}
-  agent: {{preset: demo}}
-  orchestrator:
-    enabled: {orchestrator}
-    rules: Never merge without a green test run.
-  workers:
-    - name: login-bug
-      issue: 123
-      prompt: Fix the login redirect loop
-    - name: cart
-      issue: 124
-      prompt: Speed up the cart page
-"""
+
+def team(repo, orchestrator="true"):
+    return demo_manifest(repo, [LOGIN_BUG, CART], orchestrator=orchestrator,
+                         rules="Never merge without a green test run.")
 
 
 def up(ao, write_manifest, repo, orchestrator="true"):
-    path = write_manifest(TEAM.format(repo=repo, orchestrator=orchestrator))
+    path = write_manifest(team(repo, orchestrator))
     result = ao("apply", "-f", str(path))
     assert result.returncode == 0, result.stderr
     return path
-
-
-def sessions(ao, *extra):
-    return {s["id"]: s for s in json.loads(ao("get", "sessions", *extra, "-o", "json").stdout)}
 
 
 def screen(ao, sid, lines=400):
@@ -59,7 +49,7 @@ def environ_of(pid: int) -> dict[str, str]:
 
 def test_team_comes_up_with_role_prompts(ao, data_dir, repo, write_manifest):
     up(ao, write_manifest, repo)
-    found = sessions(ao)
+    found = ao_sessions(ao)
     assert set(found) == {"shop-orchestrator", "shop-1", "shop-2"}
     for sid in ("shop-1", "shop-2"):
         role = (data_dir.session_dir(sid) / "role.md").read_text()
@@ -89,7 +79,7 @@ def test_team_comes_up_with_role_prompts(ao, data_dir, repo, write_manifest):
 def test_send_from_inside_a_worker_reaches_the_orchestrator_with_provenance(ao, data_dir, repo, write_manifest):
     up(ao, write_manifest, repo)
     ready(ao, "shop-orchestrator")
-    env = environ_of(sessions(ao)["shop-1"]["pid"])
+    env = environ_of(ao_sessions(ao)["shop-1"]["pid"])
     # The worker's own environment: its identity, its data dir, and this ao first on PATH.
     assert env["AO_SESSION_ID"] == "shop-1" and env["AO_DATA_DIR"] == str(data_dir.root)
     assert Path(env["PATH"].split(os.pathsep)[0], "ao").exists()
@@ -111,7 +101,7 @@ def test_send_from_inside_a_worker_reaches_the_orchestrator_with_provenance(ao, 
 
 
 def test_send_typed_into_a_worker_shell(ao, data_dir, repo, write_manifest):
-    path = write_manifest(TEAM.format(repo=repo, orchestrator="true").replace(
+    path = write_manifest(team(repo, "true").replace(
         "      prompt: Speed up the cart page\n", "      prompt: Speed up the cart page\n      agent: {preset: shell}\n"))
     assert ao("apply", "-f", str(path)).returncode == 0
     ready(ao, "shop-orchestrator")
@@ -131,12 +121,11 @@ def test_send_errors_have_distinct_exit_codes(ao, data_dir, repo, write_manifest
     assert sent.returncode == 0, sent.stderr
     body = json.loads(ao("get", "messages", "-o", "json").stdout)[-1]["body"]
     assert body == "[31mred text\tok"
-    os.kill(sessions(ao)["shop-1"]["pid"], 9)
-    retry_until(lambda: sessions(ao)["shop-1"]["agent"] == "killed (9)")
+    os.kill(ao_sessions(ao)["shop-1"]["pid"], 9)
+    retry_until(lambda: ao_sessions(ao)["shop-1"]["agent"] == "killed (9)")
     dead = ao("send", "shop-1", "anyone there?")
     assert dead.returncode == 5 and "is not running" in dead.stderr
-    path = write_manifest(TEAM.format(repo=repo, orchestrator="false").split("    - name: login-bug")[0]
-                          + "    - name: cart\n      issue: 124\n      prompt: Speed up the cart page\n")
+    path = write_manifest(team(repo, "false").split("    - name: login-bug")[0] + CART)
     assert ao("apply", "-f", str(path)).returncode == 0
     gone = ao("send", "shop-1", "still there?")
     assert gone.returncode == 4 and "terminated" in gone.stderr
@@ -172,13 +161,13 @@ def test_spawned_worker_survives_a_reapply_and_can_be_deleted(ao, data_dir, repo
     assert 'ao send --session shop-orchestrator --message "..."' in result.stdout
     reapply = ao("apply", "-f", str(path))
     assert "session/shop-3 unchanged" in reapply.stdout
-    assert sessions(ao)["shop-3"]["phase"] == "Running"
+    assert ao_sessions(ao)["shop-3"]["phase"] == "Running"
     refused = ao("delete", "session", "shop-1")
     assert refused.returncode == 2 and "is declared by the manifest" in refused.stderr
     deleted = ao("delete", "session", "shop-3")
     assert deleted.returncode == 0, deleted.stderr
     assert "session/shop-3 reaped" in deleted.stdout
-    assert "shop-3" not in sessions(ao)
+    assert "shop-3" not in ao_sessions(ao)
 
 
 def test_reaping_preserves_uncommitted_work_and_removes_clean_worktrees(ao, data_dir, repo, write_manifest):
@@ -186,7 +175,7 @@ def test_reaping_preserves_uncommitted_work_and_removes_clean_worktrees(ao, data
     dirty, clean = data_dir.worktree_dir("shop", "shop-1"), data_dir.worktree_dir("shop", "shop-2")
     (dirty / "README.md").write_text("hello\nwork in progress\n")
     (dirty / "notes.txt").write_text("untracked notes\n")
-    path.write_text(TEAM.format(repo=repo, orchestrator="false").split("  workers:")[0] + "  workers: []\n")
+    path.write_text(team(repo, "false").split("  workers:")[0] + "  workers: []\n")
     result = ao("apply", "-f", str(path))
     assert result.returncode == 0, result.stderr
     assert "session/shop-1 reaped" in result.stdout and "refs/ao/preserved/shop-1" in result.stdout
@@ -203,28 +192,28 @@ def test_reaping_preserves_uncommitted_work_and_removes_clean_worktrees(ao, data
 
 
 def test_workspace_errors_fail_only_their_session(ao, data_dir, repo, write_manifest, tmp_path):
-    path = write_manifest(TEAM.format(repo=repo, orchestrator="false").replace(
+    path = write_manifest(team(repo, "false").replace(
         "      prompt: Speed up the cart page\n", "      prompt: Speed up the cart page\n      branch: main\n"))
     result = ao("apply", "-f", str(path))
     assert result.returncode == 1
     assert "session/shop-1 created" in result.stdout
     assert "session/shop-2 failed: branch main is already checked out at" in result.stderr
-    assert sessions(ao)["shop-2"]["phase"] == "Failed" and sessions(ao)["shop-2"]["reason"] == "BranchInUse"
+    assert ao_sessions(ao)["shop-2"]["phase"] == "Failed" and ao_sessions(ao)["shop-2"]["reason"] == "BranchInUse"
     plain = tmp_path / "plain"
     plain.mkdir()
-    other = write_manifest(TEAM.format(repo=plain, orchestrator="false").replace("name: shop", "name: notgit"), "b.yaml")
+    other = write_manifest(team(plain, "false").replace("name: shop", "name: notgit"), "b.yaml")
     result = ao("apply", "-f", str(other))
     assert f"session/notgit-1 failed: {plain} is not a git repository" in result.stderr
     assert "reason: NotAGitRepo" in ao("describe", "session", "notgit-1").stdout
-    third = write_manifest(TEAM.format(repo=repo, orchestrator="false").replace("name: shop", "name: nobase")
+    third = write_manifest(team(repo, "false").replace("name: shop", "name: nobase")
                            .replace("  agent:", "  defaultBranch: trunk\n  agent:"), "c.yaml")
     result = ao("apply", "-f", str(third))
     assert "session/nobase-1 failed: default branch 'trunk' does not exist" in result.stderr
-    none = write_manifest(TEAM.format(repo=plain, orchestrator="false").replace("name: shop", "name: inplace")
+    none = write_manifest(team(plain, "false").replace("name: shop", "name: inplace")
                           .replace("  agent:", "  workspace: none\n  agent:"), "d.yaml")
     result = ao("apply", "-f", str(none))
     assert result.returncode == 0, result.stderr
-    assert sessions(ao)["inplace-1"]["workspace"] == str(plain)
+    assert ao_sessions(ao)["inplace-1"]["workspace"] == str(plain)
 
 
 def test_relaunch_keeps_worktree_and_learns_of_a_new_orchestrator(ao, data_dir, repo, write_manifest):
@@ -232,14 +221,14 @@ def test_relaunch_keeps_worktree_and_learns_of_a_new_orchestrator(ao, data_dir, 
     role = data_dir.session_dir("shop-1") / "role.md"
     assert "Talking to the Orchestrator" not in role.read_text()
     (data_dir.worktree_dir("shop", "shop-1") / "wip.txt").write_text("keep me\n")
-    path.write_text(TEAM.format(repo=repo, orchestrator="true"))
+    path.write_text(team(repo, "true"))
     result = ao("apply", "-f", str(path))
     assert "session/shop-orchestrator created" in result.stdout and "session/shop-1 unchanged" in result.stdout
-    os.kill(sessions(ao)["shop-1"]["pid"], 9)
-    retry_until(lambda: sessions(ao)["shop-1"]["agent"] == "killed (9)")
+    os.kill(ao_sessions(ao)["shop-1"]["pid"], 9)
+    retry_until(lambda: ao_sessions(ao)["shop-1"]["agent"] == "killed (9)")
     assert "session/shop-1 relaunched" in ao("reconcile").stdout
     assert 'ao send --session shop-orchestrator --message "..."' in role.read_text()
-    after = sessions(ao)["shop-1"]
+    after = ao_sessions(ao)["shop-1"]
     assert after["restarts"] == 1 and after["branch"] == "ao/shop-1"
     assert (Path(after["workspace"]) / "wip.txt").read_text() == "keep me\n"
     assert retry_until(lambda: "Talking to the Orchestrator" in screen(ao, "shop-1"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from reconciler.errors import RuntimeFailure
 from reconciler.runtime.base import Launch, Stamp
 from reconciler.runtime.tmux import TmuxRuntime
-from tests.conftest import TMUX, needs_tmux, retry_until
+from tests.conftest import needs_tmux, retry_until
 
 pytestmark = needs_tmux
 

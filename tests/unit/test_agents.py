@@ -25,7 +25,12 @@ from reconciler.sessions.agents import (
     preset_args,
 )
 from reconciler.sessions.naming import orchestrator_id
-from reconciler.sessions.prompts import SessionFacts, render_role, task_text, write_prompts
+from reconciler.sessions.prompts import (
+    SessionFacts,
+    render_role,
+    task_text,
+    write_prompts,
+)
 
 DIR = Path("/data/sessions/shop-2")
 FILES = PromptFiles(role=DIR / "role.md", task=DIR / "task.md", combined=DIR / "prompt.md")

@@ -23,8 +23,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as _event
-from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 import reconciler.messaging.deliver
 from reconciler.manifest.loader import load_text

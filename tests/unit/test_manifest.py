@@ -15,8 +15,13 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import EXIT_USAGE, UsageError
-from reconciler.manifest.loader import LoadedProject, ManifestError, ManifestIssue, load_paths, load_text
-
+from reconciler.manifest.loader import (
+    LoadedProject,
+    ManifestError,
+    ManifestIssue,
+    load_paths,
+    load_text,
+)
 
 # How pattern errors describe what was expected (loader._PATTERNS); the message then names the regex.
 NAME = "a name of lowercase letters, digits and inner dashes, at most 40 characters"

@@ -17,12 +17,22 @@ import pytest
 
 from reconciler.cli.entry import _split_global
 from reconciler.messaging import cli as send_cli
-from reconciler.messaging.deliver import ENTER_RETRIES, PAUSE_BEFORE_ENTER, SETTLE_SECONDS, Delivery, deliver
-from reconciler.messaging.text import MAX_MESSAGE_CHARS, MessageRejected, compose, sanitize
+from reconciler.messaging.deliver import (
+    ENTER_RETRIES,
+    PAUSE_BEFORE_ENTER,
+    SETTLE_SECONDS,
+    Delivery,
+    deliver,
+)
+from reconciler.messaging.text import (
+    MAX_MESSAGE_CHARS,
+    MessageRejected,
+    compose,
+    sanitize,
+)
 from reconciler.paths import DataDir
 from reconciler.registry import Registry, SessionRecord
 from reconciler.registry.records import Kind, Phase
-
 from tests.conftest import AO
 
 # ---------------------------------------------------------------------------------------- text

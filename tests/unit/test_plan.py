@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.registry.records import Kind, Phase, ProjectRecord, SessionRecord, WorkerRecord
 from reconciler.reconcile import backoff
 from reconciler.reconcile.desired import (
     DEFAULT_PRESET,
@@ -26,6 +25,13 @@ from reconciler.reconcile.desired import (
     spec_hash,
 )
 from reconciler.reconcile.plan import Action, Verb, World, converged, plan
+from reconciler.registry.records import (
+    Kind,
+    Phase,
+    ProjectRecord,
+    SessionRecord,
+    WorkerRecord,
+)
 from reconciler.runtime.base import Live, Stamp
 from reconciler.sessions.naming import orchestrator_id, worker_id
 

@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from reconciler.registry import EventRecord, ProjectRecord, Registry, SessionRecord, WorkerRecord
-from reconciler.registry import store
+from reconciler.registry import (
+    EventRecord,
+    ProjectRecord,
+    Registry,
+    SessionRecord,
+    WorkerRecord,
+    store,
+)
 from reconciler.registry.migrations import migrations
 from reconciler.registry.records import Kind, Phase
 

@@ -25,7 +25,13 @@ from hypothesis import strategies as st
 import reconciler.runtime.zellij as zellij_module
 from reconciler.errors import RuntimeFailure, RuntimeMissing
 from reconciler.runtime.base import Launch, Live, Stamp
-from reconciler.runtime.zellij import LAUNCHER, Result, ZellijRuntime, kdl_string, layout
+from reconciler.runtime.zellij import (
+    LAUNCHER,
+    Result,
+    ZellijRuntime,
+    kdl_string,
+    layout,
+)
 
 BIN = "/usr/bin/zellij"
 PANE = "terminal_0"
