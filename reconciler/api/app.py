@@ -129,7 +129,8 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
         except AoError as exc:
             raise ApiError(409, "OPERATION_FAILED", str(exc)) from exc
         finally:
-            ao.registry.close() if "registry" in ao.__dict__ else None
+            if "registry" in ao.__dict__:  # opened lazily: close only what this request opened
+                ao.registry.close()
 
     def session_or_404(ao: Ao, session_id: str) -> dict[str, Any]:
         record = ao.registry.session(session_id)
