@@ -294,17 +294,20 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
             ao = new_ao()
             last, quiet_since = start, time.monotonic()
             yield "retry: 1000\n\n"
-            while not await request.is_disconnected():
-                rows = await asyncio.to_thread(ao.registry.events, project=project, after_id=last, limit=500)
-                for row in rows:
-                    last = row.id
-                    yield f"id: {row.id}\nevent: ao\ndata: {json.dumps(event_view(row))}\n\n"
-                if rows:
-                    quiet_since = time.monotonic()
-                elif time.monotonic() - quiet_since > 15:
-                    quiet_since = time.monotonic()
-                    yield ": keep-alive\n\n"
-                await asyncio.sleep(EVENT_POLL_SECONDS)
+            try:
+                while not await request.is_disconnected():
+                    rows = await asyncio.to_thread(ao.registry.events, project=project, after_id=last, limit=500)
+                    for row in rows:
+                        last = row.id
+                        yield f"id: {row.id}\nevent: ao\ndata: {json.dumps(event_view(row))}\n\n"
+                    if rows:
+                        quiet_since = time.monotonic()
+                    elif time.monotonic() - quiet_since > 15:
+                        quiet_since = time.monotonic()
+                        yield ": keep-alive\n\n"
+                    await asyncio.sleep(EVENT_POLL_SECONDS)
+            finally:
+                ao.registry.close()
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
