@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import kill_server, tmux_version_or_exit
+
 from reconciler.manifest.loader import load_text
 from reconciler.paths import DataDir
 from reconciler.reconcile.service import Ao
@@ -34,10 +36,6 @@ def manifest(n: int, repo: Path) -> str:
         f"  repo: {repo}\n  agent: {{command: {AGENT!r}}}\n".replace("'", '"')
         + "  workspace: none\n  orchestrator: {enabled: false}\n  workers:\n" + workers + "\n"
     )
-
-
-def kill_server(socket: Path) -> None:
-    subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True, check=False)
 
 
 def raw_loop(n: int, root: Path) -> float:
@@ -93,10 +91,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=5, help="no-op passes to take the median of")
     args = parser.parse_args()
-    if not shutil.which("tmux"):
-        print("tmux is not installed", file=sys.stderr)
-        return 1
-    version = subprocess.run(["tmux", "-V"], capture_output=True, text=True).stdout.strip()
+    version = tmux_version_or_exit()
     print(f"# reconcile scale ({version}, {os.cpu_count()} CPUs); times in seconds; targets: "
           "no-op pass at 1000 < 0.100 s, converge <= 1.5x raw")
     header = f"{'sessions':>8} {'converge':>9} {'raw tmux':>9} {'ratio':>6} {'no-op pass':>11} {'observe':>8}"

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from common import kill_server, percentile, scratch_repo, tmux_version_or_exit
+
 from reconciler.paths import DataDir
 
 AO = str(Path(sys.executable).parent / "ao")
@@ -39,21 +41,6 @@ def manifest(repo: Path) -> str:
         f"  repo: {repo}\n  agent: {{preset: demo}}\n  orchestrator: {{enabled: false}}\n"
         "  workers:\n    - name: w\n      prompt: wait for messages\n"
     )
-
-
-def make_repo(path: Path) -> Path:
-    path.mkdir()
-    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "bench@example.com"],
-                 ["config", "user.name", "ao bench"]):
-        subprocess.run(["git", *args], cwd=path, check=True)
-    (path / "README.md").write_text("bench\n")
-    subprocess.run(["git", "add", "README.md"], cwd=path, check=True)
-    subprocess.run(["git", "commit", "-q", "-m", "initial"], cwd=path, check=True)
-    return path
-
-
-def kill_server(socket: Path) -> None:
-    subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True, check=False)
 
 
 def poll(condition: Callable[[], object], timeout: float, what: str) -> object:
@@ -76,19 +63,13 @@ def timed(argv: list[str], env: dict[str, str], check: Callable[[subprocess.Comp
     return elapsed * 1000
 
 
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-
 def measure(runs: int) -> dict[str, list[float]]:
     root = Path(tempfile.mkdtemp(prefix="ao-bench-", dir="/tmp"))
     data_dir = DataDir.resolve(root / "d").ensure()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AO_") and k not in ("TMUX", "TMUX_PANE")}
     env["AO_DATA_DIR"] = str(data_dir.root)
     try:
-        repo = make_repo(root / "repo")
+        repo = scratch_repo(root / "repo")
         path = root / "bench.yaml"
         path.write_text(manifest(repo))
         applied = subprocess.run([AO, "apply", "-f", str(path)], env=env, capture_output=True, text=True)
@@ -129,12 +110,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each command")
     args = parser.parse_args()
-    if not shutil.which("tmux"):
-        print("tmux is not installed", file=sys.stderr)
-        return 1
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    version = subprocess.run(["tmux", "-V"], capture_output=True, text=True).stdout.strip()
+    version = tmux_version_or_exit()
     print(f"# ao send latency ({version}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs); "
           f"{args.runs} runs; wall times in ms; target: overhead above the bare interpreter, "
           f"excluding the pause, <= {TARGET_MS:.0f} ms")

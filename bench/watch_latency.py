@@ -11,7 +11,6 @@ temporary file next to the manifest, then rename it over the manifest.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
 import signal
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import kill_server, percentile, scratch_repo, tmux_version_or_exit
 
 from reconciler.paths import DataDir
 from reconciler.runtime.tmux import TmuxRuntime
@@ -48,19 +49,6 @@ def save(path: Path, text: str) -> float:
     return time.perf_counter()
 
 
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def scratch_repo(root: Path) -> Path:
-    repo = root / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "-c", "user.email=bench@example.com", "-c", "user.name=bench", "commit", "-q", "--allow-empty",
-        "-m", "initial")
-    return repo
-
-
 def alive(runtime: TmuxRuntime) -> set[str]:
     return {sid for sid, live in runtime.observe().items() if live.alive}
 
@@ -78,17 +66,11 @@ def poll(condition, what: str, controller: subprocess.Popen, log: Path) -> float
             raise SystemExit(f"timed out waiting for {what} (controller {state}); its log ends:\n{tail}")
 
 
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
 def run(edits: int) -> tuple[list[float], list[float]]:
     root = Path(tempfile.mkdtemp(prefix="ao-watch-", dir="/tmp"))
     data_dir = DataDir.resolve(root / "d").ensure()
     runtime = TmuxRuntime(data_dir.tmux_socket, data_dir.tmux_config)
-    repo = scratch_repo(root)
+    repo = scratch_repo(root / "repo")
     folder = root / "manifests"
     folder.mkdir()
     path = folder / "bench.yaml"
@@ -130,7 +112,7 @@ def run(edits: int) -> tuple[list[float], list[float]]:
             except subprocess.TimeoutExpired:
                 controller.kill()
                 controller.wait()
-        subprocess.run(["tmux", "-S", str(data_dir.tmux_socket), "kill-server"], capture_output=True, check=False)
+        kill_server(data_dir.tmux_socket)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -138,13 +120,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--edits", type=int, default=20, help="saves that add a worker (and as many that remove one)")
     args = parser.parse_args()
-    if not shutil.which("tmux"):
-        print("tmux is not installed", file=sys.stderr)
-        return 1
     if args.edits < 1:
         print("--edits must be at least 1", file=sys.stderr)
         return 2
-    version = subprocess.run(["tmux", "-V"], capture_output=True, text=True).stdout.strip()
+    version = tmux_version_or_exit()
     running, reaped = run(args.edits)
     print(f"# watch latency ({version}, {os.cpu_count()} CPUs, {args.edits} edits each way); "
           f"times in ms; target: p95 < {TARGET_P95_MS:.0f} ms")
