@@ -3,7 +3,10 @@
 It prints its AO_* environment and its initial prompt, then reads messages: each submitted
 message is echoed with a timestamp. Bracketed paste is honoured the way real agents do it, so
 a multi-line paste is one message that is submitted by a single Enter. `/exit N` exits with
-code N; `/exit` exits 0.
+code N; `/exit` exits 0. Two commands show the states ao must recognise: `/work N` keeps the
+agent busy for N seconds ("demo agent working"), and `/ask QUESTION` puts a y/n question on
+screen that only a person should answer (Enter answers with the default, yes, as real agents'
+permission prompts do).
 
     python -m reconciler.sessions.demo_agent --prompt-file PROMPT.md
 """
@@ -38,12 +41,28 @@ def banner(prompt_file: str | None) -> None:
     sys.stdout.flush()
 
 
+ASK = "/ask"
+
+
+def work(seconds: str) -> None:
+    try:
+        duration = max(0.0, min(float(seconds or "1"), 3600.0))
+    except ValueError:
+        duration = 1.0
+    print(f"demo agent working ({duration:g}s)… esc to interrupt", flush=True)
+    time.sleep(duration)  # the stand-in for a turn: busy, reading no input
+    print(f"[{time.strftime('%H:%M:%S')}] work done", flush=True)
+
+
 def handle(message: str) -> int | None:
     """Echo one submitted message; return an exit code when told to exit."""
     text = message.strip()
     if text == "/exit" or text.startswith("/exit "):
         code = text.removeprefix("/exit").strip()
         return int(code) if code.lstrip("-").isdigit() else 0
+    if text == "/work" or text.startswith("/work "):
+        work(text.removeprefix("/work").strip())
+        return None
     stamp = time.strftime("%H:%M:%S")
     lines = message.split("\n")
     print(f"[{stamp}] received ({len(lines)} line{'s' if len(lines) != 1 else ''}):")
@@ -68,6 +87,7 @@ def run_terminal() -> int:
     buffer: list[str] = []
     pending = ""
     pasting = False
+    asking = False  # a y/n question is on screen: the next y, n or Enter answers it
     try:
         while True:
             chunk = os.read(fd, 4096)
@@ -88,10 +108,22 @@ def run_terminal() -> int:
                     pending = pending[escape.end():]
                     continue
                 char, pending = pending[0], pending[1:]
+                if asking:
+                    if char in "yYnN\r\n":
+                        asking = False
+                        out.write(f"\n[{time.strftime('%H:%M:%S')}] answered {'no' if char in 'nN' else 'yes'}\n")
+                        out.write(INPUT_PROMPT)
+                    continue
                 if char in "\r\n" and not pasting:
                     out.write("\n")
-                    code = handle("".join(buffer))
+                    message = "".join(buffer)
                     buffer.clear()
+                    if message.strip().startswith(ASK):
+                        question = message.strip().removeprefix(ASK).strip() or "Do you want to proceed?"
+                        out.write(f"{question} (y/n) ")
+                        asking = True
+                        continue
+                    code = handle(message)
                     if code is not None:
                         return code
                     out.write(INPUT_PROMPT)
