@@ -103,6 +103,6 @@ TABLES: dict[str, ScreenTable] = {
         # Only the last line counts: the demo agent prints its state where the cursor is.
         working=(r"demo agent working[^\n]*\Z",),
         ready=(r"(?m)^>(?: [^\n]*)?\Z",),
-        input_line=r"^> (?P<text>.*)$",
+        input_line=r"^>(?: (?P<text>.*))?$",
     ),
 }

@@ -74,16 +74,17 @@ def classify(preset: str | None, screen: str) -> Reading | None:
     return None
 
 
-def draft(preset: str | None, cursor_line: str) -> str:
-    """Text sitting on the agent's input line ("" when the line is empty or shows a hint)."""
+def input_text(preset: str | None, screen: str) -> str | None:
+    """What is typed on the agent's input line, read off the screen: the last line matching the
+    preset's input pattern (the input box is drawn below the transcript). None when the preset has
+    no input pattern or no such line is on screen."""
     table = table_for(preset)
-    line = _BORDER_EDGE.sub("", cursor_line.rstrip())
-    if table.input_line is not None:
-        match = _compiled(table.input_line).match(line)
-        if match is None:
-            return ""  # the cursor is not on the input line (a TUI redrawing, say)
-        line = match.group("text")
-    line = line.strip()
-    if any(_compiled(p).search(line) for p in table.placeholders):
-        return ""
-    return line
+    if table.input_line is None:
+        return None
+    pattern = _compiled(table.input_line)
+    for line in reversed(bottom(screen, table.bottom_lines).splitlines()):
+        match = pattern.match(line)
+        if match:
+            text = (match.group("text") or "").strip()
+            return "" if any(_compiled(p).search(text) for p in table.placeholders) else text
+    return None

@@ -39,6 +39,7 @@ class ActivityRow:
     session: str
     current: Reading
     since: float
+    observed_at: float
     signal: Reading | None
     signal_at: float | None
     conversation: str | None
@@ -61,14 +62,15 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def _row(values: tuple) -> ActivityRow:
-    session, activity, reason, source, since, signal_activity, signal_reason, signal_at, conversation, notified = values
+    (session, activity, reason, source, since, observed_at, signal_activity, signal_reason, signal_at, conversation,
+     notified) = values
     signal = Reading(Activity(signal_activity), signal_reason or "", "signal") if signal_activity else None
-    return ActivityRow(session, Reading(Activity(activity), reason, source), since, signal, signal_at,
+    return ActivityRow(session, Reading(Activity(activity), reason, source), since, observed_at, signal, signal_at,
                        conversation, bool(notified))
 
 
-_COLUMNS = ("session, activity, reason, source, since, signal_activity, signal_reason, signal_at, conversation, "
-            "waiting_notified")
+_COLUMNS = ("session, activity, reason, source, since, observed_at, signal_activity, signal_reason, signal_at, "
+            "conversation, waiting_notified")
 
 
 def load(conn: sqlite3.Connection, session: str) -> ActivityRow | None:

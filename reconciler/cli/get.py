@@ -38,19 +38,30 @@ def _watch_sessions(ao: Ao, project: str | None, all_: bool, output: Format) -> 
     first = True
     while True:
         live = _observe(ao)
+        activity = ao.activity()
         for record in ao.sessions(project, include_terminated=True):
-            view = session_view(record, live.get(record.id))
-            key = (view["phase"], view["agent"], view["restarts"], view["reason"])
+            view = session_view(record, live.get(record.id), activity.get(record.id))
+            key = (view["phase"], view["agent"], view["activity"], view["activityReason"], view["restarts"],
+                   view["reason"])
             if shown.get(record.id) == key or (first and not all_ and record.phase == "Terminated"):
                 continue
             shown[record.id] = key
             if output == Format.json:
                 typer.echo(json.dumps(view))
             else:
+                doing = " ".join(x for x in (view["activity"] or "-", view["activityReason"]) if x)
                 typer.echo(f"{iso(time.time())}  {view['id']:<22} {view['phase']:<17} agent {view['agent']:<13} "
-                           f"restarts {view['restarts']:<3} {view['reason'] or ''}")
+                           f"{doing:<30} restarts {view['restarts']:<3} {view['reason'] or ''}")
         first = False
         time.sleep(WATCH_INTERVAL)
+
+
+def _activity_cell(view: dict[str, Any], row: Any, now: float) -> str:
+    """`waiting 2h`: the activity and for how long (the reason is in -o wide and describe)."""
+    if not view["activity"]:
+        return "-"
+    return f"{view['activity']} {age(row.since, now)}" if row is not None and view["activity"] != "exited" \
+        else view["activity"]
 
 
 def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: bool, watch: bool = False) -> None:
@@ -62,18 +73,21 @@ def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: boo
         return
     records = ao.sessions(project, include_terminated=all_)
     live = _observe(ao)
-    views = [session_view(r, live.get(r.id)) for r in records]
+    activity = ao.activity()
+    views = [session_view(r, live.get(r.id), activity.get(r.id)) for r in records]
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
     now = time.time()
-    headers = ["ID", "PROJECT", "KIND", "NAME", "ISSUE", "PHASE", "AGENT", "RESTARTS", "AGE"]
-    rows = [[v["id"], v["project"], v["kind"], v["name"], v["issue"], v["phase"], v["agent"], v["restarts"],
-             age(r.created_at, now)] for v, r in zip(views, records, strict=True)]
+    headers = ["ID", "PROJECT", "KIND", "NAME", "ISSUE", "PHASE", "AGENT", "ACTIVITY", "RESTARTS", "AGE"]
+    rows = [[v["id"], v["project"], v["kind"], v["name"], v["issue"], v["phase"], v["agent"],
+             _activity_cell(v, activity.get(r.id), now), v["restarts"], age(r.created_at, now)]
+            for v, r in zip(views, records, strict=True)]
     if output == Format.wide:
-        headers += ["PID", "BRANCH", "WORKSPACE", "REASON"]
+        headers += ["PID", "BRANCH", "WORKSPACE", "REASON", "WAITING FOR"]
         for row, v in zip(rows, views, strict=True):
-            row += [v["pid"], v["branch"], v["workspace"], v["reason"]]
+            row += [v["pid"], v["branch"], v["workspace"], v["reason"],
+                    v["activityReason"] if v["activity"] == "waiting" else ""]
     if not rows:
         typer.echo("No sessions." if project is None else f"No sessions in project {project}.", err=True)
         return
@@ -138,7 +152,7 @@ def get_messages(
     rows = [[v["at"], v["from"] or "-", v["to"], v["outcome"],
              v["body"].splitlines()[0][:60] + (" ..." if "\n" in v["body"] or len(v["body"]) > 60 else "")]
             for v in views]
-    table(["TIME", "FROM", "TO", "OUTCOME", "MESSAGE"], rows)
+    table(["TIME", "FROM", "TO", "STATE", "MESSAGE"], rows)
 
 
 # kubectl-style singular forms
@@ -160,7 +174,7 @@ def describe(
         if record is None:
             raise NotFound(f"no session {name!r}", hint="see `ao get sessions --all`")
         live = _observe(ao).get(name)
-        view = session_view(record, live)
+        view = session_view(record, live, ao.activity().get(name))
         view["conditions"] = [{**c, "lastTransitionTime": iso(c["lastTransitionTime"])} for c in conditions(record, live)]
         view["spec"] = record.spec
         view["command"] = describe_argv(record.argv) if record.argv else None

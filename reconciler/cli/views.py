@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..activity.store import ActivityRow
 from ..reconcile.status import project_status
 from ..registry.records import EventRecord, MessageRecord, ProjectRecord, SessionRecord
 from ..runtime.base import Live
@@ -22,7 +23,19 @@ def agent_state(record: SessionRecord, live: Live | None) -> str:
     return "exited" if live.exit_status is None else f"exited ({live.exit_status})"
 
 
-def session_view(record: SessionRecord, live: Live | None) -> dict[str, Any]:
+def activity_fields(record: SessionRecord, live: Live | None, activity: ActivityRow | None) -> dict[str, Any]:
+    """What the agent is doing: the recorded activity, or `exited` when no agent runs any more."""
+    if live is None or not live.alive:
+        since = live.dead_at if live is not None and live.dead_at else record.terminated_at
+        gone = live is not None or record.phase != "Pending"
+        return {"activity": "exited" if gone else None, "activityReason": "", "activitySince": iso(since)}
+    if activity is None:
+        return {"activity": "unknown", "activityReason": "", "activitySince": None}
+    return {"activity": activity.current.activity.value, "activityReason": activity.current.reason,
+            "activitySince": iso(activity.since)}
+
+
+def session_view(record: SessionRecord, live: Live | None, activity: ActivityRow | None = None) -> dict[str, Any]:
     spec = record.spec or {}
     return {
         "id": record.id,
@@ -34,6 +47,7 @@ def session_view(record: SessionRecord, live: Live | None) -> dict[str, Any]:
         "reason": record.reason,
         "message": record.message,
         "agent": agent_state(record, live),
+        **activity_fields(record, live, activity),
         "restarts": record.restarts,
         "runtime": record.runtime,
         "pid": (live.pid if live and live.alive else None),
@@ -93,5 +107,6 @@ def message_view(message: MessageRecord) -> dict[str, Any]:
         "outcome": message.outcome,
         "detail": message.detail,
         "enterPresses": message.enter_presses,
+        "submittedAt": iso(message.submitted_at),
         "body": message.body,
     }

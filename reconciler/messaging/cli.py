@@ -25,6 +25,10 @@ EXIT_USAGE = 2
 EXIT_UNKNOWN_SESSION = 3
 EXIT_TERMINATED = 4
 EXIT_NOT_RUNNING = 5
+EXIT_AGENT_WAITING = 6
+# How long `ao send` waits for an agent that is still starting, or for another message being
+# typed into the same agent, before it leaves the message queued.
+DEFAULT_WAIT_SECONDS = 30.0
 
 EPILOG = f"""\
 Inside an ao session (AO_SESSION_ID set) the message is prefixed "[from <session-id>] ".
@@ -32,13 +36,22 @@ Control characters other than newline and tab are removed; messages are at most
 {MAX_MESSAGE_CHARS} characters. A multi-line message arrives as one message (one bracketed paste,
 then Enter).
 
+ao looks at the agent before it types. It never types into a dialog that only a person
+should answer (a permission prompt, a trust dialog, a sign-in screen): the message is queued
+and the exit code is 6. It waits (up to --wait seconds) for an agent that is still starting;
+it queues the message for an agent that is busy and does not queue typed input, or whose input
+line holds someone's draft. Queued messages go out as soon as the agent is free (every
+`ao reconcile` pass, or the controller). Each message is its own submission: concurrent
+senders to one agent take turns.
+
 exit codes:
-  0  delivered (or queued with --queue, or sent but not confirmed; see the outcome)
+  0  submitted or delivered (or queued: see the outcome and its reason)
   1  delivery failed
   2  usage: empty or over-long message, bad arguments
   3  unknown session
   4  session terminated
   5  agent not running
+  6  agent is waiting for its user (a dialog is open); the message is queued
 
 Examples:
   ao send shop-orchestrator "tests are green on ao/shop-3"
@@ -69,6 +82,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--file", help="read the message from a file (`-`: stdin)")
     p.add_argument("-q", "--queue", action="store_true",
                    help="if the agent is not running (yet), keep the message and deliver it once it runs")
+    p.add_argument("-w", "--wait", type=float, default=DEFAULT_WAIT_SECONDS, metavar="SECONDS",
+                   help=f"how long to wait for a starting agent before queueing (default {DEFAULT_WAIT_SECONDS:g})")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     return p
 
@@ -103,41 +118,71 @@ class Mailbox:
     def __init__(self, data_dir: DataDir) -> None:
         self.data_dir = data_dir
         self.conn = sqlite3.connect(str(data_dir.db_path), timeout=30) if data_dir.db_path.exists() else None
+        if self.conn is not None:
+            self.conn.row_factory = sqlite3.Row
+            self._migrate()
+
+    def _migrate(self) -> None:
+        assert self.conn is not None
+        try:
+            self.conn.execute("select submitted_at from messages limit 0")
+            self.conn.execute("select session from activity limit 0")
+        except sqlite3.OperationalError:
+            from ..registry.store import Registry  # an older registry: migrate it once
+
+            Registry.open(self.data_dir.db_path).close()
 
     def session(self, session_id: str) -> dict | None:
         if self.conn is None:
             return None
-        self.conn.row_factory = sqlite3.Row
         try:
-            row = self.conn.execute("select id, project, phase from sessions where id = ?", [session_id]).fetchone()
+            row = self.conn.execute("select id, project, phase, spec, started_at from sessions where id = ?",
+                                    [session_id]).fetchone()
         except sqlite3.OperationalError:
             return None  # no schema yet
         return dict(row) if row else None
 
-    def record(self, **message: object) -> None:
-        if self.conn is None:
-            return
+    def record(self, **message: object) -> int:
+        assert self.conn is not None
         columns = ", ".join(message)
-        sql = f"insert into messages ({columns}) values ({', '.join('?' for _ in message)})"
-        try:
-            with self.conn:
-                self.conn.execute(sql, list(message.values()))
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
-                raise
-            from ..registry.store import Registry  # an older registry: migrate it once
+        with self.conn:
+            cursor = self.conn.execute(
+                f"insert into messages ({columns}) values ({', '.join('?' for _ in message)})", list(message.values()))
+        return int(cursor.lastrowid or 0)
 
-            Registry.open(self.data_dir.db_path).close()
-            with self.conn:
-                self.conn.execute(sql, list(message.values()))
+    def settle(self, message_id: int, outcome: str, detail: str, presses: int) -> str:
+        """Write the final outcome, unless the agent's own signal already proved it submitted;
+        returns the outcome that stands."""
+        assert self.conn is not None
+        with self.conn:
+            self.conn.execute("update messages set outcome = ?, detail = ?, enter_presses = ? "
+                              "where id = ? and outcome != 'submitted'", [outcome, detail, presses, message_id])
+        row = self.conn.execute("select outcome from messages where id = ?", [message_id]).fetchone()
+        return row[0] if row else outcome
 
 
-def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue: bool = False) -> dict:
+def _typing(mailbox: Mailbox, runtime, target: str, message_id: int, text: str, agent, wait: float):  # type: ignore[no-untyped-def]
+    """Type the message, waiting up to `wait` seconds while the agent is still starting."""
+    from .typing import type_message
+
+    assert mailbox.conn is not None
+    deadline = time.monotonic() + wait
+    while True:
+        typed = type_message(runtime, mailbox.conn, target, message_id, text, agent)
+        starting = typed.outcome == "held" and typed.reading.activity == "starting"
+        if not starting or time.monotonic() >= deadline:
+            return typed
+        time.sleep(0.2)
+
+
+def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue: bool = False,
+         wait: float = DEFAULT_WAIT_SECONDS) -> dict:
     """Deliver one message; returns the recorded message. Raises SendError with an exit code."""
+    from ..activity.observe import preset_of
     from ..runtime.fleet import (
         fleet_for,  # imported here so that usage errors stay instant
     )
-    from .deliver import deliver
+    from .typing import Agent, target_lock
 
     try:
         text = compose(body, sender)
@@ -149,6 +194,9 @@ def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue
         raise SendError(EXIT_UNKNOWN_SESSION, f"no session {target!r}; see `ao get sessions`")
     record = {"at": time.time(), "sender": sender, "target": target, "project": row["project"], "body": text}
 
+    def result(outcome: str, detail: str, presses: int = 0) -> dict:
+        return {**record, "outcome": outcome, "detail": detail, "enterPresses": presses}
+
     def reject(code: int, outcome: str, message: str) -> SendError:
         mailbox.record(**record, outcome=outcome, detail=message, enter_presses=0)
         return SendError(code, message)
@@ -156,24 +204,32 @@ def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue
     if row["phase"] == "Terminated":
         raise reject(EXIT_TERMINATED, "rejected", f"session {target} is terminated; it cannot receive messages")
     runtime = fleet_for(data_dir)
-    live = runtime.probe(target)
-    if queue and (live is None or not live.alive):
-        mailbox.record(**record, outcome="queued", detail="waiting for the agent to run", enter_presses=0)
-        return {**record, "outcome": "queued", "detail": "delivered once the agent runs", "enterPresses": 0}
-    if live is None or not live.alive or not live.owned_by(data_dir.owner_id):
-        state = "has no live session" if live is None else (
-            "was not created by ao" if not live.owned_by(data_dir.owner_id) else "is not running")
-        raise reject(EXIT_NOT_RUNNING, "rejected",
-                     f"the agent of session {target} {state} (phase {row['phase']}); "
-                     "`ao reconcile` relaunches it if its restart policy allows; --queue keeps the message until then")
-    try:
-        result = deliver(runtime, target, text)
-    except Exception as exc:  # the runtime failed mid-way: record it, report it
-        raise reject(EXIT_FAILED, "failed", f"could not deliver to {target}: {exc}") from exc
-    detail = "" if result.outcome == "delivered" else (
-        f"pasted, but the text was still on the input line after {result.enter_presses} Enter presses")
-    mailbox.record(**record, outcome=result.outcome, detail=detail, enter_presses=result.enter_presses)
-    return {**record, "outcome": result.outcome, "detail": detail, "enterPresses": result.enter_presses}
+    with target_lock(data_dir.session_dir(target) / "send.lock", max(wait, 1.0)) as locked:
+        live = runtime.probe(target)
+        if not locked or (queue and (live is None or not live.alive)):
+            why = "waiting for the agent to run" if locked else "another message is being typed into it"
+            mailbox.record(**record, outcome="queued", detail=why, enter_presses=0)
+            return result("queued", f"{why}; delivered once the agent is free")
+        if live is None or not live.alive or not live.owned_by(data_dir.owner_id):
+            state = "has no live session" if live is None else (
+                "was not created by ao" if not live.owned_by(data_dir.owner_id) else "is not running")
+            raise reject(EXIT_NOT_RUNNING, "rejected",
+                         f"the agent of session {target} {state} (phase {row['phase']}); "
+                         "`ao reconcile` relaunches it if its restart policy allows; --queue keeps the message until then")
+        message_id = mailbox.record(**record, outcome="delivering", detail="", enter_presses=0)
+        agent = Agent(preset_of(json.loads(row["spec"]) if row["spec"] else None), row["started_at"])
+        try:
+            typed = _typing(mailbox, runtime, target, message_id, text, agent, wait)
+        except Exception as exc:  # the runtime failed mid-way: record it, report it
+            mailbox.settle(message_id, "failed", f"could not deliver to {target}: {exc}", 0)
+            raise SendError(EXIT_FAILED, f"could not deliver to {target}: {exc}") from exc
+    if typed.outcome in ("refused", "held"):
+        mailbox.settle(message_id, "queued", typed.detail, 0)
+        if typed.outcome == "refused":
+            raise SendError(EXIT_AGENT_WAITING, f"{typed.detail}; message queued")
+        return result("queued", f"{typed.detail}; delivered once the agent is free")
+    outcome = mailbox.settle(message_id, typed.outcome, typed.detail, typed.enter_presses)
+    return result(outcome, typed.detail if outcome != "submitted" else "", typed.enter_presses)
 
 
 def main(argv: list[str], data_dir: str | None = None) -> int:
@@ -181,14 +237,14 @@ def main(argv: list[str], data_dir: str | None = None) -> int:
     try:
         target, body = _arguments(args)
         sent = send(target, body, data_dir=DataDir.resolve(data_dir), sender=os.environ.get("AO_SESSION_ID") or None,
-                    queue=args.queue)
+                    queue=args.queue, wait=args.wait)
     except SendError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     if args.output == "json":
         print(json.dumps(sent))
-    elif sent["outcome"] == "delivered":
-        print(f"message/{target} delivered")
+    elif sent["outcome"] in ("delivered", "submitted"):
+        print(f"message/{target} {sent['outcome']}")
     else:
         print(f"message/{target} {sent['outcome']}: {sent['detail']}")
     return EXIT_SENT

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..activity import store as activity_store
 from ..errors import AoError, SessionProblem
 from ..messaging.queue import queue
 from ..paths import DataDir
@@ -323,6 +324,8 @@ class Executor:
             if changes.get("phase", before) != before:
                 changes["last_transition_at"] = now
             self.registry.update_session(action.session_id, **changes)
+            if "started_at" in changes:  # a new agent process: its activity starts over
+                activity_store.restart(self.registry.db.conn, action.session_id, now)
         if result.event:
             reason, message, warning = result.event
             self.registry.add_event(reason, message, project=action.project or None,

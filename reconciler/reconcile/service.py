@@ -16,6 +16,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..activity import store as activity_store
+from ..activity.store import ActivityRow
 from ..errors import AoError, NotFound, UsageError
 from ..manifest.loader import (
     LoadedProject,
@@ -30,6 +32,7 @@ from ..registry.store import Registry
 from ..runtime.base import Live, Runtime
 from ..runtime.fleet import fleet_for
 from ..sessions.naming import orchestrator_id
+from .activity_step import observe_step
 from .desired import default_runtime, desired_projects, spec_hash
 from .execute import PAST_TENSE, Executor, Outcome
 from .lock import pass_lock
@@ -124,6 +127,10 @@ class Ao:
     def observe(self) -> dict[str, Live]:
         return self.runtime.observe()
 
+    def activity(self) -> dict[str, ActivityRow]:
+        """What each agent was last seen doing (see reconciler/activity)."""
+        return activity_store.load_all(self.registry.db.conn)
+
     # ------------------------------------------------------------ reconcile
 
     def _world(
@@ -168,7 +175,10 @@ class Ao:
                 for project in projects:
                     if (scope is None or project.name in scope) and not project.deleted:
                         self.registry.update_project(project.name, observed_generation=project.generation)
-            report.delivered = deliver_queued(self.registry, self.runtime, world.observed, world.owner, self.clock())
+            orchestrators = {p.name: p.orchestrator.orchestrator_id if p.orchestrator else None for p in world.desired}
+            observe_step(self.registry, self.runtime, world.observed, world.owner, orchestrators, touched, self.clock())
+            report.delivered = deliver_queued(self.registry, self.runtime, world.observed, world.owner, self.data_dir,
+                                              self.clock())
         return report
 
     def _project_pass(self, name: str) -> PassReport:

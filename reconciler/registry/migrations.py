@@ -131,3 +131,12 @@ def m003_sources(db: Database) -> None:
         not_null={"digest", "projects"},
         strict=True,
     )
+
+
+@migrations()
+def m004_activity(db: Database) -> None:
+    from ..activity.store import CREATE_SQL  # the table's SQL lives with its owner
+
+    db.execute(CREATE_SQL)
+    db["messages"].add_column("submitted_at", float)  # when the agent itself reported taking it
+    db["sessions"].add_column("conversation", str)  # the agent's conversation id, for resuming exactly it

@@ -110,6 +110,7 @@ class SessionRecord(_Row):
     last_transition_at: float | None = None
     terminated_at: float | None = None
     updated_at: float | None = None
+    conversation: str | None = None
 
     @property
     def active(self) -> bool:
@@ -138,3 +139,4 @@ class MessageRecord(_Row):
     project: str | None = None
     detail: str | None = None
     enter_presses: int | None = None
+    submitted_at: float | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,6 +30,7 @@ class Live:
     dead_at: float | None = None
     stamp: Stamp | None = None
     runtime: str = "tmux"  # which multiplexer hosts it
+    active_at: float | None = None  # when the session last printed anything (whole seconds), if known
 
     def owned_by(self, owner: str) -> bool:
         return self.stamp is not None and self.stamp.owner == owner
@@ -67,6 +69,10 @@ class Runtime(Protocol):
 
     def capture(self, session_id: str, lines: int) -> str:
         """The last `lines` lines of the session's screen and scrollback."""
+        ...
+
+    def screens(self, session_ids: Sequence[str]) -> dict[str, str]:
+        """The visible screen of each session, in as few calls as the runtime allows."""
         ...
 
     def probe(self, session_id: str) -> Live | None:

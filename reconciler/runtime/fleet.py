@@ -9,7 +9,7 @@ respawn: it is stopped where it is and started where it should be.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ..errors import AoError, RuntimeMissing
 from ..paths import DataDir
@@ -95,6 +95,17 @@ class Fleet:
 
     def capture(self, session_id: str, lines: int) -> str:
         return self._host(session_id).capture(session_id, lines)
+
+    def screens(self, session_ids: Sequence[str]) -> dict[str, str]:
+        by_runtime: dict[str, list[str]] = {}
+        for sid in session_ids:
+            name = self.where(sid)
+            if name is not None:
+                by_runtime.setdefault(name, []).append(sid)
+        screens: dict[str, str] = {}
+        for name, ids in by_runtime.items():
+            screens.update(self.runtimes[name].screens(ids))
+        return screens
 
     def paste(self, session_id: str, text: str) -> None:
         self._host(session_id).paste(session_id, text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ..errors import RuntimeFailure
@@ -57,6 +58,9 @@ class MemoryRuntime:
         if session_id not in self.sessions:
             raise RuntimeFailure(f"can't find session: {session_id}")
         return "\n".join(self.sessions[session_id].output[-lines:])
+
+    def screens(self, session_ids: Sequence[str]) -> dict[str, str]:
+        return {sid: "\n".join(self.sessions[sid].output) for sid in session_ids if sid in self.sessions}
 
     def probe(self, session_id: str) -> Live | None:
         session = self.sessions.get(session_id)

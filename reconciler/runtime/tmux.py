@@ -13,12 +13,15 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import RuntimeFailure, RuntimeMissing
 from .base import Launch, Live, Stamp
 
 SEPARATOR = "\x1f"
+SCREEN_END = "\x1fao-screen-end\x1f"
+SCREENS_PER_CALL = 40  # captures per tmux client call, well under tmux's command-length limit
 TIMEOUT_SECONDS = 15
 CONFIG = """\
 # Written by ao for its private tmux server; changes here are overwritten.
@@ -39,6 +42,7 @@ FIELDS = (
     "pane_dead_status",
     "pane_dead_signal",
     "pane_dead_time",
+    "window_activity",
     *STAMP_OPTIONS,
 )
 FORMAT = SEPARATOR.join(f"#{{{name}}}" for name in FIELDS)
@@ -84,6 +88,7 @@ def _parse(line: str) -> Live:
         exit_signal=_int(row["pane_dead_signal"]) if dead else None,
         dead_at=float(row["pane_dead_time"]) if dead and _int(row["pane_dead_time"]) else None,
         stamp=stamp,
+        active_at=float(row["window_activity"]) if _int(row["window_activity"]) else None,
     )
 
 
@@ -208,6 +213,26 @@ class TmuxRuntime:
         result = self.run("kill-session", "-t", f"={session_id}", check=False)
         if result.returncode != 0 and not re.search(r"can't find session|no current target|no server running|error connecting", result.stderr):
             raise RuntimeFailure(f"tmux kill-session failed: {result.stderr}")
+
+    def screens(self, session_ids: Sequence[str]) -> dict[str, str]:
+        """The visible screen of each session, a few sessions per tmux call; a session that has
+        gone in the meantime is left out."""
+        screens: dict[str, str] = {}
+        for start in range(0, len(session_ids), SCREENS_PER_CALL):
+            chunk = list(session_ids[start:start + SCREENS_PER_CALL])
+            args: list[str] = []
+            for sid in chunk:
+                args += ["capture-pane", "-p", "-t", exact(sid), ";", "display-message", "-p", SCREEN_END, ";"]
+            result = self.run(*args[:-1], check=False)
+            parts = result.stdout.split(SCREEN_END + "\n")
+            if result.returncode == 0 and len(parts) == len(chunk) + 1:
+                screens.update(zip(chunk, parts, strict=False))
+                continue
+            for sid in chunk:  # one session vanished and stopped the sequence: ask one by one
+                single = self.run("capture-pane", "-p", "-t", exact(sid), check=False)
+                if single.returncode == 0:
+                    screens[sid] = single.stdout
+        return screens
 
     def capture(self, session_id: str, lines: int) -> str:
         result = self.run("capture-pane", "-p", "-J", "-S", f"-{max(lines, 1)}", "-t", exact(session_id))

@@ -226,6 +226,16 @@ class ZellijRuntime:
             rows.pop()
         return "\n".join(rows[-lines:])
 
+    def screens(self, session_ids: Sequence[str]) -> dict[str, str]:
+        # zellij dumps one pane per call; a session gone in the meantime is left out.
+        screens: dict[str, str] = {}
+        for sid in session_ids:
+            try:
+                screens[sid] = self._action(sid, "dump-screen", "--pane-id", AGENT_PANE).stdout
+            except RuntimeFailure:
+                continue
+        return screens
+
     def paste(self, session_id: str, text: str) -> None:
         self._action(session_id, "paste", "--pane-id", AGENT_PANE, "--", text)  # text may start with "-"
 

@@ -44,24 +44,39 @@ def banner(prompt_file: str | None) -> None:
 ASK = "/ask"
 
 
-def work(seconds: str) -> None:
+def work(seconds: str, fd: int | None, typed_ahead: list[str]) -> None:
+    """A stand-in for a turn: busy for `seconds`. On a terminal a lone Esc ends it early; other
+    input typed meanwhile is kept and read after the turn, as a real agent would."""
+    import select
+
     try:
         duration = max(0.0, min(float(seconds or "1"), 3600.0))
     except ValueError:
         duration = 1.0
     print(f"demo agent working ({duration:g}s)… esc to interrupt", flush=True)
-    time.sleep(duration)  # the stand-in for a turn: busy, reading no input
-    print(f"[{time.strftime('%H:%M:%S')}] work done", flush=True)
+    deadline = time.monotonic() + duration
+    outcome = "work done"
+    while (left := deadline - time.monotonic()) > 0:
+        if fd is None:
+            time.sleep(left)
+            break
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 4096).decode("utf-8", errors="replace")
+            if chunk == "\x1b":
+                outcome = "work interrupted"
+                break
+            typed_ahead.append(chunk)
+    print(f"[{time.strftime('%H:%M:%S')}] {outcome}", flush=True)
 
 
-def handle(message: str) -> int | None:
+def handle(message: str, fd: int | None = None, typed_ahead: list[str] | None = None) -> int | None:
     """Echo one submitted message; return an exit code when told to exit."""
     text = message.strip()
     if text == "/exit" or text.startswith("/exit "):
         code = text.removeprefix("/exit").strip()
         return int(code) if code.lstrip("-").isdigit() else 0
     if text == "/work" or text.startswith("/work "):
-        work(text.removeprefix("/work").strip())
+        work(text.removeprefix("/work").strip(), fd, typed_ahead if typed_ahead is not None else [])
         return None
     stamp = time.strftime("%H:%M:%S")
     lines = message.split("\n")
@@ -123,10 +138,12 @@ def run_terminal() -> int:
                         out.write(f"{question} (y/n) ")
                         asking = True
                         continue
-                    code = handle(message)
+                    typed_ahead: list[str] = []
+                    code = handle(message, fd, typed_ahead)
                     if code is not None:
                         return code
                     out.write(INPUT_PROMPT)
+                    pending += "".join(typed_ahead)
                 elif char in "\x7f\b":
                     if buffer:
                         buffer.pop()

@@ -95,6 +95,7 @@ def test_watched_manifest_edits_start_and_reap_sessions(ao, data_dir, repo, tmp_
     save(path, manifest(repo, ["b"]))
     save(path, manifest(repo, ["b", "c"]))
     retry_until(lambda: running(data_dir) == {"web-orchestrator", "web-2", "web-3"}, message="worker c")
+    retry_until(lambda: controller.output().count("project/web configured") >= 3, message="third configure logged")
     assert controller.output().count("project/web configured") == 3  # +b, -a, +c: not the no-op save
     assert ao_sessions(ao)["web-2"]["pid"] == pid_b
     path.unlink()

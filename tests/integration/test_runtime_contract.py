@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import sys
+import time
 
 import pytest
 
-from reconciler.messaging.deliver import deliver
+from reconciler.activity import store as activity_store
+from reconciler.messaging.typing import Agent, type_message
 from reconciler.paths import DataDir
 from reconciler.runtime.base import Launch, Stamp
 from reconciler.runtime.tmux import TmuxRuntime
@@ -112,8 +115,12 @@ def test_messages_are_submitted_once_single_and_multi_line(runtime):
     rt = runtime()
     rt.create(launch("m-1", [sys.executable, "-m", "reconciler.sessions.demo_agent"], runtime=rt.name))
     retry_until(lambda: (o := rt.observe()) and "m-1" in o and rt.capture("m-1", 5).rstrip().endswith(">"))
-    assert deliver(rt, "m-1", "just one line").outcome == "delivered"
-    assert deliver(rt, "m-1", "first\nsecond\nthird").outcome == "delivered"
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute(activity_store.CREATE_SQL)
+    conn.execute("create table messages (id integer primary key, outcome text)")
+    demo = Agent("demo", time.time())
+    assert type_message(rt, conn, "m-1", 1, "just one line", demo).outcome == "delivered"
+    assert type_message(rt, conn, "m-1", 2, "first\nsecond\nthird", demo).outcome == "delivered"
     screen = retry_until(lambda: (s := rt.capture("m-1", 80)) and "| third" in s and s)
     assert screen.count("received (1 line):") == 1 and screen.count("  | just one line") == 1
     assert screen.count("received (3 lines):") == 1

@@ -9,7 +9,7 @@ import pytest
 from reconciler.activity import store
 from reconciler.activity.decide import SIGNAL_LEAD_SECONDS, decide
 from reconciler.activity.model import Activity, Reading
-from reconciler.activity.screen import bottom, classify, draft
+from reconciler.activity.screen import bottom, classify, input_text
 from reconciler.activity.signals import claude_signal, tool_summary
 
 WAITING, WORKING, IDLE, STARTING = Activity.WAITING, Activity.WORKING, Activity.IDLE, Activity.STARTING
@@ -63,12 +63,13 @@ def test_permission_reason_names_the_tool_call() -> None:
     assert classify("claude-code", screen) == Reading(WAITING, "permission: Bash(rm -rf build)")
 
 
-def test_drafts_and_placeholders() -> None:
-    assert draft("demo", "> half a thought") == "half a thought"
-    assert draft("demo", "> ") == ""
-    assert draft("claude-code", '│ > Try "fix lint errors"   │') == ""
-    assert draft("claude-code", "│ > my own words │") == "my own words"
-    assert draft(None, "plain line") == "plain line"
+def test_input_line_drafts_and_placeholders() -> None:
+    assert input_text("demo", "> hi\n[10:00:00] received (1 line):\n  | hi\n> ") == ""
+    assert input_text("demo", "> hi\n> half a thought") == "half a thought"
+    claude = '> earlier prompt\n╭────╮\n│ > {} │\n╰────╯\n  ? for shortcuts'
+    assert input_text("claude-code", claude.format('Try "fix lint errors"')) == ""
+    assert input_text("claude-code", claude.format("my own words")) == "my own words"
+    assert input_text(None, "$ half") is None  # no input pattern: ao cannot tell a prompt from a draft
 
 
 # ------------------------------------------------------------ signals

@@ -26,7 +26,7 @@ from hypothesis import event as _event
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-import reconciler.messaging.deliver
+import reconciler.messaging.typing
 from reconciler.manifest.loader import load_text
 from reconciler.paths import DataDir
 from reconciler.reconcile.desired import desired_projects
@@ -53,7 +53,7 @@ def _no_typing_pause() -> Any:
     """ao types lifecycle notices into orchestrators with a real pause before Enter; the in-memory
     terminal needs none, and these tests must not spend their time asleep."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(reconciler.messaging.deliver, "PAUSE_BEFORE_ENTER", 0.0)
+        patch.setattr(reconciler.messaging.typing, "PAUSE_BEFORE_ENTER", 0.0)
         yield
 
 

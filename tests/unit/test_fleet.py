@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import reconciler.messaging.deliver
+import reconciler.messaging.typing
 import reconciler.runtime.tmux as tmux_module
 from reconciler.errors import AoError, RuntimeMissing
 from reconciler.manifest.loader import load_text
@@ -271,7 +271,7 @@ PINNED = {"pinned-orchestrator", "pinned-1"}
 
 @pytest.fixture(autouse=True)
 def _no_typing_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reconciler.messaging.deliver, "PAUSE_BEFORE_ENTER", 0.0)
+    monkeypatch.setattr(reconciler.messaging.typing, "PAUSE_BEFORE_ENTER", 0.0)
 
 
 @pytest.fixture

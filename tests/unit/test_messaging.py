@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,12 +18,13 @@ import pytest
 
 from reconciler.cli.entry import _split_global
 from reconciler.messaging import cli as send_cli
-from reconciler.messaging.deliver import (
+from reconciler.activity import store as activity_store
+from reconciler.messaging.typing import (
     ENTER_RETRIES,
     PAUSE_BEFORE_ENTER,
     SETTLE_SECONDS,
-    Delivery,
-    deliver,
+    Agent,
+    type_message,
 )
 from reconciler.messaging.text import (
     MAX_MESSAGE_CHARS,
@@ -126,6 +128,9 @@ class FakeTerminal:
         self.poll += 1
         return line
 
+    def screens(self, session_ids) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        return {sid: self.screen(self.presses, self.poll) for sid in session_ids}
+
     def count(self, name: str) -> int:
         return sum(1 for call in self.calls if call[0] == name)
 
@@ -146,7 +151,25 @@ class FakeTime:
         self.now += seconds
 
 
-def run(text: str, screen: Callable[[int, int], str]) -> tuple[Delivery, FakeTerminal, FakeTime]:
+def Delivery(outcome: str, presses: int) -> tuple[str, int]:  # noqa: N802 - reads like the value it compares
+    return outcome, presses
+
+
+def mailbox() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute(activity_store.CREATE_SQL)
+    conn.execute("create table messages (id integer primary key, target text, body text, outcome text)")
+    conn.execute("insert into messages values (1, 'shop-2', 'x', 'delivering')")
+    return conn
+
+
+def deliver(terminal: FakeTerminal, target: str, text: str, *, clock, sleep):  # type: ignore[no-untyped-def]
+    """Type into an agent ao knows no screens of, started long ago: the plain paste-Enter-check."""
+    typed = type_message(terminal, mailbox(), target, 1, text, Agent(None, 0.0), clock=clock, sleep=sleep)
+    return typed.outcome, typed.enter_presses
+
+
+def run(text: str, screen: Callable[[int, int], str]) -> tuple[tuple[str, int], FakeTerminal, FakeTime]:
     terminal = FakeTerminal(screen)
     fake = FakeTime(terminal)
     result = deliver(terminal, "shop-2", text, clock=fake.clock, sleep=fake.sleep)
@@ -237,7 +260,7 @@ def test_a_tab_in_the_last_line_still_counts_as_pending() -> None:
 
 
 def test_the_pause_before_enter_comes_from_the_environment() -> None:
-    code = "from reconciler.messaging.deliver import PAUSE_BEFORE_ENTER as p; print(p)"
+    code = "from reconciler.messaging.typing import PAUSE_BEFORE_ENTER as p; print(p)"
     base = {k: v for k, v in os.environ.items() if k != "AO_SEND_PAUSE"}
     for env, expected in ((base, 0.15), ({**base, "AO_SEND_PAUSE": "0"}, 0.0)):
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -459,6 +482,6 @@ def test_a_whole_send_stays_light(tmp_path: Path) -> None:
         "from reconciler.messaging.cli import main\n"
         "with contextlib.redirect_stderr(io.StringIO()):\n"
         f"    assert main(['shop-9', 'hello'], {str(tmp_path)!r}) == 3\n"
-        "import reconciler.runtime.tmux, reconciler.messaging.deliver\n"
+        "import reconciler.runtime.tmux, reconciler.messaging.typing, reconciler.activity.observe\n"
     )
     assert loaded_heavy_modules(code) == []
