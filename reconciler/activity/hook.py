@@ -49,8 +49,8 @@ def handle(agent: str, payload: dict, *, session: str, db_path: Path, now: float
         conn.close()
 
 
-def main(argv: list[str]) -> int:
-    data_dir = os.environ.get("AO_DATA_DIR")
+def main(argv: list[str], data_dir_option: str | None = None) -> int:
+    data_dir = data_dir_option or os.environ.get("AO_DATA_DIR")
     session = os.environ.get("AO_SESSION_ID")
     if not argv or not data_dir or not session:
         return 0  # not inside an ao session: nothing to record

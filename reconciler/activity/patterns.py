@@ -52,9 +52,11 @@ TOOL_LINE = r"(?m)^[ \t]*(?P<tool>Bash|Edit|Write|Read|WebFetch|WebSearch|Notebo
             r" (?:command|file|edit|request|tool)\b[^\n]*\n(?:[ \t]*\n)?[ \t]*(?P<detail>\S[^\n]*)"
 
 TABLES: dict[str, ScreenTable] = {
+    # Claude Code 2.1: the live input line is the only line starting with "❯" and a no-break space
+    # (earlier prompts in the transcript have a plain space); dialogs indent their "❯ 1." cursor.
     "claude-code": ScreenTable(
         dialogs=(
-            Dialog(r"Do you trust the files in this folder|Quick safety check|Yes, I trust this folder", "trust dialog"),
+            Dialog(r"Quick safety check|Do you trust the files in this folder|Yes, I trust this folder", "trust dialog"),
             Dialog(r"Detected a custom API key|Do you want to use this API key", "API key approval"),
             Dialog(r"Select login method|Log in with your Anthropic account|Paste code here", "sign-in"),
             Dialog(r"Choose the text style|Let's get started", "first-run setup"),
@@ -62,8 +64,8 @@ TABLES: dict[str, ScreenTable] = {
                    "permission: {tool}({detail})", details=(TOOL_LINE,)),
         ),
         working=(r"(?i)esc to interrupt",),
-        ready=(r"(?m)^[ \t]*[>❯](?:[ \t\u00a0]|$)", r"\? for shortcuts"),
-        input_line=r"^[ \t]*[>❯][ \t\u00a0]?(?P<text>.*)$",
+        ready=(r"(?m)^❯(?:\u00a0|$)",),
+        input_line=r"^❯(?:\u00a0(?P<text>.*))?$",
         placeholders=(r'^Try "', r"^Press up to edit queued messages"),
     ),
     "codex": ScreenTable(

@@ -1,5 +1,5 @@
-"""The `ao` executable. `ao send` takes a light path (agents run it all day); everything else
-loads the full typer application."""
+"""The `ao` executable. `ao send` and `ao hook` take a light path (agents run them all day);
+everything else loads the full typer application."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def main() -> None:
         from ..messaging.cli import main as send
 
         sys.exit(send(rest[1:], data_dir))
+    if rest and rest[0] == "hook":
+        from ..activity.hook import main as hook
+
+        sys.exit(hook(rest[1:], data_dir))
     from .main import main as full
 
     full()

@@ -21,13 +21,14 @@ from ..activity import store
 from ..activity.decide import decide
 from ..activity.model import Activity, Reading
 from ..activity.patterns import TABLES
-from ..activity.screen import classify, input_text
+from ..activity.screen import classify, input_text, table_for
 from .gate import Verdict, gate
 
 PAUSE_BEFORE_ENTER = float(os.environ.get("AO_SEND_PAUSE", "0.15"))
 ENTER_RETRIES = 2
 SETTLE_SECONDS = 1.0  # per Enter: how long to watch for the input line to clear
-PROOF_SECONDS = 3.0  # how long to wait for the agent's own word that it took the prompt
+PROOF_SECONDS = 3.0
+DRAW_SECONDS = 2.0  # how long a pasted text may take to appear on the input line  # how long to wait for the agent's own word that it took the prompt
 POLL_SECONDS = 0.05
 PASTE_PLACEHOLDERS = ("[Pasted text", "[pasted text", "[Pasted Content")
 # Agents whose input queues what is typed during a turn ("Press up to edit queued messages").
@@ -142,8 +143,8 @@ def type_message(terminal: Terminal, conn: sqlite3.Connection, target: str, mess
     if verdict.verdict == Verdict.HOLD:
         return Typed("held", verdict.why, 0, reading)
     terminal.paste(target, text)
-    sleep(PAUSE_BEFORE_ENTER)
     tail, presses = _tail(text), 0
+    _await_drawn(terminal, target, agent, tail, clock, sleep)
     for _ in range(1 + ENTER_RETRIES):
         terminal.press_enter(target)
         presses += 1
@@ -164,6 +165,21 @@ def type_message(terminal: Terminal, conn: sqlite3.Connection, target: str, mess
             break  # never press Enter into a busy agent or a dialog
     return Typed("unconfirmed", f"the text was still on the input line after {presses} Enter presses", presses,
                  reading)
+
+
+def _await_drawn(terminal: Terminal, target: str, agent: Agent, tail: str, clock: Callable[[], float],
+                 sleep: Callable[[float], None]) -> None:
+    """Wait until the pasted text is drawn on the input line: a TUI that is still busy with the paste
+    drops an Enter sent too early. Agents ao knows no screens of get a fixed pause instead."""
+    if table_for(agent.preset).input_line is None:
+        sleep(PAUSE_BEFORE_ENTER)
+        return
+    deadline = clock() + DRAW_SECONDS
+    while clock() < deadline:
+        screen = terminal.screens([target]).get(target)
+        if screen is None or _pending(input_text(agent.preset, screen), tail):
+            return
+        sleep(POLL_SECONDS)
 
 
 def _await_proof(conn: sqlite3.Connection, message_id: int, agent: Agent, presses: int, reading: Reading,

@@ -139,4 +139,3 @@ def m004_activity(db: Database) -> None:
 
     db.execute(CREATE_SQL)
     db["messages"].add_column("submitted_at", float)  # when the agent itself reported taking it
-    db["sessions"].add_column("conversation", str)  # the agent's conversation id, for resuming exactly it

@@ -110,7 +110,6 @@ class SessionRecord(_Row):
     last_transition_at: float | None = None
     terminated_at: float | None = None
     updated_at: float | None = None
-    conversation: str | None = None
 
     @property
     def active(self) -> bool:

@@ -58,15 +58,15 @@ def test_bottom_strips_borders_rules_and_blank_lines() -> None:
 
 
 def test_permission_reason_names_the_tool_call() -> None:
-    screen = ("│ Bash command                 │\n│                              │\n│   rm -rf build               │\n"
-              "│ Do you want to proceed?      │\n│ ❯ 1. Yes                     │\n│   2. No                      │")
+    screen = (" Bash command\n\n   rm -rf build\n   Remove the build folder\n Do you want to proceed?\n"
+              " ❯ 1. Yes\n   2. Yes, and always allow\n   3. No\n Esc to cancel · Tab to amend")
     assert classify("claude-code", screen) == Reading(WAITING, "permission: Bash(rm -rf build)")
 
 
 def test_input_line_drafts_and_placeholders() -> None:
     assert input_text("demo", "> hi\n[10:00:00] received (1 line):\n  | hi\n> ") == ""
     assert input_text("demo", "> hi\n> half a thought") == "half a thought"
-    claude = '> earlier prompt\n╭────╮\n│ > {} │\n╰────╯\n  ? for shortcuts'
+    claude = '❯ earlier prompt\n● ECHO: earlier prompt\n────────\n❯\u00a0{}\n────────\n  ? for shortcuts'
     assert input_text("claude-code", claude.format('Try "fix lint errors"')) == ""
     assert input_text("claude-code", claude.format("my own words")) == "my own words"
     assert input_text(None, "$ half") is None  # no input pattern: ao cannot tell a prompt from a draft
