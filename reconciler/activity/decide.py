@@ -14,7 +14,10 @@ UNRECOGNISED_SETTLE_SECONDS = 2.0
 
 
 def decide(*, alive: bool, screen: Reading | None, signal: Reading | None, signal_at: float | None,
-           previous: Reading | None, started_at: float | None, now: float, known_screens: bool = True) -> Reading:
+           previous: Reading | None, started_at: float | None, now: float, known_screens: bool = True,
+           expects_signal: bool = False) -> Reading:
+    """`expects_signal`: the agent reports when it is ready (hooks); until it has, it is starting,
+    whatever its screen shows (its input box is drawn a moment before it takes input)."""
     if not alive:
         return Reading(Activity.EXITED, source="process")
     if screen is not None and screen.activity == Activity.WAITING:
@@ -23,6 +26,9 @@ def decide(*, alive: bool, screen: Reading | None, signal: Reading | None, signa
         return screen
     if signal is not None and signal_at is not None and now - signal_at < SIGNAL_LEAD_SECONDS:
         return signal
+    starting = started_at is not None and now - started_at < STARTING_LIMIT_SECONDS
+    if expects_signal and signal is None and starting:
+        return Reading(Activity.STARTING, "not ready yet", source="process")
     if screen is not None:
         return screen
     if signal is not None:

@@ -19,6 +19,7 @@ from .decide import SIGNAL_LEAD_SECONDS, decide
 from .model import Activity, Reading
 from .patterns import TABLES
 from .screen import classify
+from .signals import PARSERS
 
 DEFAULT_PRESET = "claude-code"
 # A worker waiting this long for a person is announced to its orchestrator (once per episode).
@@ -68,7 +69,7 @@ def observe_activity(conn: sqlite3.Connection, runtime: Runtime, watched: Iterab
         reading = decide(
             alive=live.alive, screen=screen, signal=row.signal if row else None,
             signal_at=row.signal_at if row else None, previous=row.current if row else None,
-            started_at=w.started_at, now=now, known_screens=w.preset in TABLES,
+            started_at=w.started_at, now=now, known_screens=w.preset in TABLES, expects_signal=w.preset in PARSERS,
         )
         if store.record(conn, w.session_id, reading, now):
             changed[w.session_id] = reading

@@ -48,7 +48,10 @@ def claude_signal(payload: Mapping[str, Any]) -> Signal:
     reading: Reading | None = None
     prompt: str | None = None
     if event == "SessionStart":
-        reading = _reading(Activity.IDLE)
+        # A fresh start was handed its task on the command line and submits it next: input typed
+        # before that is overwritten (docs/agents/claude-code.md). A resume starts idle.
+        fresh = payload.get("source") == "startup"
+        reading = _reading(Activity.STARTING, "submitting its task") if fresh else _reading(Activity.IDLE)
     elif event == "UserPromptSubmit":
         reading = _reading(Activity.WORKING)
         prompt = payload.get("prompt") if isinstance(payload.get("prompt"), str) else None

@@ -22,6 +22,7 @@ from ..activity.decide import decide
 from ..activity.model import Activity, Reading
 from ..activity.patterns import TABLES
 from ..activity.screen import classify, input_text, table_for
+from ..activity.signals import PARSERS
 from .gate import Verdict, gate
 
 PAUSE_BEFORE_ENTER = float(os.environ.get("AO_SEND_PAUSE", "0.15"))
@@ -31,10 +32,8 @@ PROOF_SECONDS = 3.0
 DRAW_SECONDS = 2.0  # how long a pasted text may take to appear on the input line  # how long to wait for the agent's own word that it took the prompt
 POLL_SECONDS = 0.05
 PASTE_PLACEHOLDERS = ("[Pasted text", "[pasted text", "[Pasted Content")
-# Agents whose input queues what is typed during a turn ("Press up to edit queued messages").
-TYPEAHEAD_SAFE = frozenset({"claude-code", "codex", "gemini", "opencode"})
-# Agents that report each prompt they take (hooks): proof that a message was submitted.
-SIGNALLING = frozenset({"claude-code"})
+# Agents whose input queues what is typed during a turn, each as its own prompt.
+TYPEAHEAD_SAFE = frozenset({"codex", "gemini", "opencode"})
 
 
 class Terminal(Protocol):
@@ -57,7 +56,8 @@ class Agent:
 
     @property
     def signals(self) -> bool:
-        return self.preset in SIGNALLING
+        """The agent reports each prompt it takes (hooks): proof that a message was submitted."""
+        return self.preset in PARSERS
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def look(terminal: Terminal, conn: sqlite3.Connection, target: str, agent: Agent
         alive=screen is not None, screen=classify(agent.preset, screen) if screen is not None else None,
         signal=row.signal if row else None, signal_at=row.signal_at if row else None,
         previous=row.current if row else None, started_at=agent.started_at, now=now,
-        known_screens=agent.preset in TABLES,
+        known_screens=agent.preset in TABLES, expects_signal=agent.signals,
     )
     with store.immediate(conn):
         store.record(conn, target, reading, now)

@@ -6,11 +6,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..activity.agent_hooks import ao_command, write_claude_settings
 from ..errors import SessionProblem
 from ..paths import DataDir
 from ..runtime.base import Launch, Stamp
-from ..sessions.agents import Arg, agent_args, expand
-from ..sessions.env import session_env
+from ..sessions.agents import DEFAULT_PRESET, Arg, agent_args, expand
+from ..sessions.env import ao_bin_dir, session_env
 from ..sessions.prompts import SessionFacts, write_prompts
 from ..sessions.workspace import ensure_worktree, require_dir
 from .desired import DesiredSession
@@ -71,7 +72,7 @@ def prepare(
         prompt_file=files.combined,
         user_env=agent.get("env") or {},
     )
-    args = agent_args(agent, files, resume=resume)
+    args = with_agent_hooks(agent, agent_args(agent, files, resume=resume), data_dir.session_dir(session_id))
     program = str(args[0])
     path = dict(env)["PATH"]
     if not shutil.which(program, path=path):
@@ -82,6 +83,14 @@ def prepare(
     stamp = Stamp(owner, desired.project, desired.kind, desired.worker or "", desired.spec_hash)
     launch = Launch(session_id, expand(args), str(workspace), env, stamp, runtime=spec["runtime"])
     return Prepared(launch, args, str(workspace), branch)
+
+
+def with_agent_hooks(agent: dict, args: list[Arg], session_dir: Path) -> list[Arg]:
+    """Hand the agent ao's hook settings, so it reports its own activity (Claude Code: `--settings`)."""
+    if agent.get("command") or (agent.get("preset") or DEFAULT_PRESET) != "claude-code":
+        return args
+    settings = write_claude_settings(session_dir, ao_command(ao_bin_dir()))
+    return [args[0], "--settings", str(settings), *args[1:]]
 
 
 def default_branch_name(kind: str, session_id: str) -> str:

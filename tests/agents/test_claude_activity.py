@@ -63,7 +63,7 @@ def test_idle_working_idle_from_the_agents_own_signals(ao, fake_api: FakeAnthrop
     held.release.set()
     idle = wait_activity(ao, sid, "idle", timeout=30)
     assert idle["activitySince"] >= working["activitySince"]
-    assert fake_api.prompts()[0].endswith("count the files")
+    assert "count the files" in fake_api.prompts()[0]
 
 
 def test_a_permission_prompt_is_waiting_and_a_send_approves_nothing(ao, data_dir, repo, fake_api: FakeAnthropic,
@@ -104,7 +104,13 @@ def test_a_message_sent_during_start_up_is_submitted_exactly_once(ao, fake_api: 
     sid = claude_project(prompt="first the task")
     sent = ao("send", sid, "and then this", "-o", "json", timeout=120)
     assert sent.returncode == 0, sent.stderr
-    retry_until(lambda: any("and then this" in p for p in fake_api.prompts()), timeout=60)
+    outcome = json.loads(sent.stdout)
+    # ao waits out the start; by then the agent may be busy with its task: then the message is held
+    # for its next idle moment (a pass, here; the controller's in real use).
+    assert outcome["outcome"] == "submitted" or (outcome["outcome"], outcome["detail"]) == (
+        "queued", "the agent is working and does not queue typed input; delivered once the agent is free"), outcome
+    retry_until(lambda: ao("reconcile") and any("and then this" in p for p in fake_api.prompts()), timeout=60,
+                interval=0.5)
     retry_until(lambda: messages_to(ao, sid)[-1]["outcome"] == "submitted", timeout=30)
     assert sum("and then this" in p for p in fake_api.prompts()) == 1
 
@@ -122,10 +128,11 @@ def test_five_concurrent_sends_are_five_separate_submissions(ao, fake_api: FakeA
         thread.start()
     for thread in threads:
         thread.join()
-    assert codes == [0] * 5
-    texts = retry_until(lambda: (found := [p for p in fake_api.prompts() if "of five" in p]) and len(found) >= 5
-                        and found, timeout=90, interval=0.5)
-    assert sorted(texts) == sorted(f"[from peer-{n}] note {n} of five" for n in range(5))  # none merged
+    assert codes == [0] * 5  # each typed, or queued while the agent worked on an earlier one
+    # Queued ones go out one per turn, as the agent becomes idle again (here: at each pass).
+    texts = retry_until(lambda: ao("reconcile") and (found := [p for p in fake_api.prompts() if "of five" in p])
+                        and len(found) >= 5 and found, timeout=120, interval=0.5)
+    assert sorted(texts) == sorted(f"[from peer-{n}] note {n} of five" for n in range(5))  # five turns, none merged
     retry_until(lambda: [m["outcome"] for m in messages_to(ao, sid)].count("submitted") == 5, timeout=30)
 
 

@@ -156,3 +156,25 @@ def test_the_orchestrator_hears_once_that_a_worker_waits(ao, data_dir, repo, wri
     for _ in range(3):
         ao("reconcile", env=env)
     assert screen(data_dir, "shop-orchestrator").count("  | [from ao] shop-1 is waiting for") == 1
+
+
+def test_ao_hook_records_an_agents_signal_at_once_and_proves_a_submission(ao, data_dir, repo, write_manifest):
+    up(ao, write_manifest, repo)
+    wait_activity(ao, "shop-1", "idle")
+    env = {"AO_SESSION_ID": "shop-1"}
+    ask = {"hook_event_name": "PermissionRequest", "session_id": "c-1", "tool_name": "Bash",
+           "tool_input": {"command": "rm -rf build"}}
+    hooked = ao("hook", "claude-code", input=json.dumps(ask), env=env)
+    assert (hooked.returncode, hooked.stdout, hooked.stderr) == (0, "", "")  # a hook never speaks to the agent
+    view = ao_sessions(ao)["shop-1"]  # no pass in between
+    assert (view["activity"], view["activityReason"]) == ("waiting", "permission: Bash(rm -rf build)")
+
+    assert ao("send", "shop-1", "is the build green?").returncode == 6
+    submit = {"hook_event_name": "UserPromptSubmit", "session_id": "c-1", "prompt": "is the build green?"}
+    assert ao("hook", "claude-code", input=json.dumps(submit), env=env).returncode == 0
+    assert ao_sessions(ao)["shop-1"]["activity"] == "working"
+    assert messages(ao, "shop-1")[-1]["outcome"] == "queued"  # only a typed (delivering) message is proven
+
+    for junk in ("not json", "[]", json.dumps({"hook_event_name": "Stop"})):
+        assert ao("hook", "claude-code", input=junk, env={"AO_SESSION_ID": "no-such"}).returncode == 0
+    assert ao("hook", "claude-code", input="{}", env={}).returncode == 0  # outside any session

@@ -87,6 +87,21 @@ def test_claude_hook_events() -> None:
     assert claude_signal({"hook_event_name": "SomethingNew"}).reading is None
 
 
+def test_a_fresh_claude_is_starting_until_it_has_taken_its_task() -> None:
+    fresh = claude_signal({"hook_event_name": "SessionStart", "source": "startup"}).reading
+    assert fresh is not None and fresh.activity == STARTING
+    assert claude_signal({"hook_event_name": "SessionStart", "source": "resume"}).reading.activity == IDLE
+
+
+def test_an_agent_that_signals_is_starting_until_its_first_signal() -> None:
+    drawn = Reading(IDLE)  # the input box is drawn a moment before the agent takes input
+    assert _decide(screen=drawn, started_at=99.0, expects_signal=True).activity == STARTING
+    assert _decide(screen=drawn, started_at=99.0, expects_signal=True, signal=Reading(IDLE, "", "signal"),
+                   signal_at=10.0).activity == IDLE
+    assert _decide(screen=Reading(WAITING, "trust dialog"), started_at=99.0, expects_signal=True).activity == WAITING
+    assert _decide(screen=drawn, started_at=-1000.0, expects_signal=True).activity == IDLE  # hooks never came
+
+
 def test_tool_summary_is_short_and_readable() -> None:
     assert tool_summary("Edit", {"file_path": "src/app.py", "old_string": "x"}) == "Edit(src/app.py)"
     assert len(tool_summary("Bash", {"command": "x" * 500})) < 100
