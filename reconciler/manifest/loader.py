@@ -20,6 +20,7 @@ from ..errors import UsageError
 from .models import (
     BRANCH_PATTERN,
     ENV_NAME_PATTERN,
+    ISSUE_PATTERN,
     NAME_PATTERN,
     WORKER_NAME_PATTERN,
     ProjectManifest,
@@ -240,6 +241,7 @@ _PATTERNS = {
     NAME_PATTERN: "a name of lowercase letters, digits and inner dashes, at most 40 characters",
     WORKER_NAME_PATTERN: "a name of lowercase letters, digits, '.', '_' and '-', at most 64 characters",
     BRANCH_PATTERN: "a branch name (letters, digits, '.', '_', '-', '/')",
+    ISSUE_PATTERN: "an issue number, key or URL (no spaces or control characters)",
     ENV_NAME_PATTERN: "an environment variable name (letters, digits, '_'; not starting with a digit)",
 }
 

@@ -20,6 +20,9 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 WORKER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 BRANCH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+# An issue number, key or URL: it is quoted in prompts and in notices typed into the orchestrator,
+# so no spaces or control characters.
+ISSUE_PATTERN = r"^[A-Za-z0-9#][A-Za-z0-9._#/:@+=?&%~-]*$"
 
 
 class Preset(StrEnum):
@@ -67,12 +70,13 @@ def _number_to_text(value: object) -> object:
 IssueRef = Annotated[
     Text,
     BeforeValidator(_number_to_text),
-    Field(min_length=1, max_length=200),
+    Field(min_length=1, max_length=200, pattern=ISSUE_PATTERN),
     WithJsonSchema(
         {
             "type": ["string", "integer", "null"],
             "minLength": 1,
             "maxLength": 200,
+            "pattern": ISSUE_PATTERN,
             "description": "Issue number or key, e.g. 123 or PROJ-7.",
         }
     ),

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from .text import for_terminal
+
 PAUSE_BEFORE_ENTER = float(os.environ.get("AO_SEND_PAUSE", "0.15"))
 ENTER_RETRIES = 3
 SETTLE_SECONDS = 0.6  # how long to watch for the input line to clear after each Enter
@@ -48,6 +50,8 @@ def _still_pending(line: str, tail: str) -> bool:
 
 
 def deliver(terminal: Terminal, session_id: str, text: str, *, clock=time.monotonic, sleep=time.sleep) -> Delivery:
+    # Whatever its origin (a body, a sender, a notice quoting an issue), typed text passes here.
+    text = for_terminal(text)
     terminal.paste(session_id, text)
     sleep(PAUSE_BEFORE_ENTER)
     tail = _tail(text)

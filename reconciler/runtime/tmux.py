@@ -87,6 +87,12 @@ def _parse(line: str) -> Live:
     )
 
 
+def literal(text: str) -> str:
+    """A string tmux format-expands (`-c` of new-session and respawn-pane, in tmux 3.3a), kept as is:
+    `#(cmd)` would run cmd and `#S` would change the working directory."""
+    return text.replace("#", "##")
+
+
 def exact(session_id: str) -> str:
     """Pane target of a session's active pane, matched exactly (never by prefix)."""
     return f"={session_id}:"
@@ -190,7 +196,7 @@ class TmuxRuntime:
         """Start the agent (new session or respawned pane), stamp it, and return its pid."""
         self._ensure_config()
         result = self.run(
-            *command, "-c", launch.cwd, *self._env_args(launch.env), "--", *self._argv(launch.argv),
+            *command, "-c", literal(launch.cwd), *self._env_args(launch.env), "--", *self._argv(launch.argv),
             *self._stamp_commands(launch.session_id, launch.stamp),
             ";", "display-message", "-p", "-t", exact(launch.session_id), "#{pane_pid}",
             path=dict(launch.env).get("PATH"),
