@@ -12,6 +12,7 @@ from ..errors import AoError, NotFound
 from ..reconcile.service import Ao
 from ..reconcile.status import conditions
 from ..sessions.agents import describe_argv
+from ..sessions.secrets import redact
 from .common import examples, service
 from .output import Format, ShortFormat, age, emit, iso, line, table
 from .views import event_view, message_view, project_view, session_view
@@ -178,6 +179,7 @@ def describe(
     else:
         raise typer.BadParameter(f"unknown kind {kind!r}; expected project or session", param_hint="KIND")
     view["events"] = [event_view(e) for e in events]
+    view = redact(view)  # values of secret-looking keys in spec.agent.env are not printed
     if output == ShortFormat.json:
         emit(view, "json")
         return

@@ -8,6 +8,7 @@ from typing import Any
 from ..reconcile.status import project_status
 from ..registry.records import EventRecord, MessageRecord, ProjectRecord, SessionRecord
 from ..runtime.base import Live
+from ..sessions.secrets import redact
 from .output import iso
 
 
@@ -67,7 +68,7 @@ def project_view(record: ProjectRecord, sessions: list[SessionRecord], observed:
         "suspended": bool(record.suspended),
         "createdAt": iso(record.created_at),
         "updatedAt": iso(record.updated_at),
-        "spec": record.spec,
+        "spec": redact(record.spec),
     }
 
 

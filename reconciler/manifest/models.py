@@ -12,6 +12,8 @@ from pydantic import (
     Field,
     Strict,
     WithJsonSchema,
+    model_serializer,
+    model_validator,
 )
 
 API_VERSION = "ao/v1"
@@ -83,13 +85,58 @@ IssueRef = Annotated[
 ]
 
 
+class _EnvSource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: Annotated[Text, Field(pattern=ENV_NAME_PATTERN)] | None = None
+    file: Annotated[Text, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _EnvSource:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("valueFrom takes exactly one of env or file")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_the_source(self, handler):  # type: ignore[no-untyped-def]
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
+class EnvValueFrom(BaseModel):
+    """A value read when the agent is launched: from ao's environment or from a file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    valueFrom: _EnvSource
+
+
+
+_VALUE_FROM_SCHEMA = {
+    "type": "object",
+    "description": "Read at launch: {valueFrom: {env: NAME}} from ao's environment, or {valueFrom: {file: PATH}}.",
+    "properties": {
+        "valueFrom": {
+            "type": "object",
+            "properties": {
+                "env": {"type": "string", "pattern": ENV_NAME_PATTERN},
+                "file": {"type": "string", "minLength": 1},
+            },
+            "additionalProperties": False,
+            "minProperties": 1,
+            "maxProperties": 1,
+        }
+    },
+    "required": ["valueFrom"],
+    "additionalProperties": False,
+}
+
 EnvMap = Annotated[
-    dict[Annotated[Text, Field(pattern=ENV_NAME_PATTERN)], Text],
+    dict[Annotated[Text, Field(pattern=ENV_NAME_PATTERN)], Text | EnvValueFrom],
     WithJsonSchema(
         {
             "type": "object",
             "propertyNames": {"type": "string", "pattern": ENV_NAME_PATTERN},
-            "additionalProperties": {"type": "string"},
+            "additionalProperties": {"anyOf": [{"type": "string"}, _VALUE_FROM_SCHEMA]},
         }
     ),
 ]

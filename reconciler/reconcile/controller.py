@@ -49,7 +49,7 @@ class Settings:
 def lease(path: Path) -> Iterator[None]:
     """Hold the data dir's controller lease, or refuse naming the holder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

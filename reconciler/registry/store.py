@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ..paths import private_dir, private_file
 from .migrations import migrations
 from .records import (
     EventRecord,
@@ -49,7 +50,8 @@ class Registry:
     @classmethod
     def open(cls, path: Path) -> Registry:
         """Open (creating if needed) and migrate the registry at `path`."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        private_file(path)  # SQLite gives its -wal and -shm files the mode of the database
         db = Database(connect(path), execute_plugins=False)
         registry = cls(db)
         if migrations.pending(db):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuntimeFailure, RuntimeMissing
+from ..paths import private_dir, write_private
 from .base import Launch, Live, Stamp
 
 SEPARATOR = "\x1f"
@@ -119,8 +120,8 @@ class TmuxRuntime:
                 return
         except FileNotFoundError:
             pass
-        self.config.parent.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(CONFIG)
+        private_dir(self.config.parent)
+        write_private(self.config, CONFIG)
         self.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def run(self, *args: str, input: str | None = None, check: bool = True, path: str | None = None) -> Result:
