@@ -62,6 +62,8 @@ class Registry:
                     # migrated in the meantime.
                     migrations.apply(db)
         except (sqlite3.DatabaseError, OSError) as exc:  # damaged, a directory, read-only
+            if "locked" in str(exc):
+                raise  # busy, not broken: the caller waits or reports the holder
             raise RegistryUnreadable(path, getattr(exc, "strerror", None) or exc) from exc
         return registry
 
