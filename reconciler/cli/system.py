@@ -93,6 +93,11 @@ def doctor(
               f"{len(registry.projects())} projects, {len(registry.sessions())} active sessions)")
     except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
         check("registry", False, f"{ao.data_dir.db_path}: {exc}")
+    from ..reconcile import health
+
+    controller = health.read(ao.data_dir)
+    check("controller", controller is None or controller["healthy"],
+          "no controller has run with this data dir" if controller is None else controller["summary"])
     servers = {"tmux": ao.data_dir.tmux_socket, "zellij": ao.data_dir.zellij_socket_dir}
     fleet = fleet_for(ao.data_dir)
     for name, where in servers.items():
