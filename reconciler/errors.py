@@ -34,6 +34,19 @@ class NotFound(AoError):
     code = "NOT_FOUND"
 
 
+class RegistryUnreadable(AoError):
+    """The registry file cannot be opened, read or written (damaged, a directory, read-only)."""
+
+    code = "REGISTRY_UNREADABLE"
+
+    def __init__(self, path: object, problem: object) -> None:
+        super().__init__(
+            f"cannot use the registry {path}: {problem}",
+            hint=(f"if it is damaged, restore it from a backup or move it aside (mv {path} {path}.broken) "
+                  "and apply your manifests again; if the data dir is read-only, make it writable"),
+        )
+
+
 class RuntimeMissing(AoError):
     """The multiplexer binary (tmux, zellij) is not installed."""
 

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "~/.ao"
+# The data dir holds messages, prompts and agent environments (API keys): for its owner only.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 # Unix socket paths longer than this fail to bind (108 bytes on Linux, 104 on macOS).
 _MAX_SOCKET_PATH = 100
 
@@ -24,7 +27,7 @@ class DataDir:
         return cls(Path(raw).expanduser().resolve())
 
     def ensure(self) -> DataDir:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         return self
 
     @property
@@ -67,3 +70,45 @@ class DataDir:
             return preferred
         short = Path(tempfile.gettempdir()) / f"ao-{os.getuid()}" / f"{self.owner_id}.sock"
         return short
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and missing parents) readable by its owner only; an existing one is left as is
+    (`ao doctor` warns when it is wider)."""
+    if not path.is_dir():
+        if not path.parent.exists():
+            private_dir(path.parent)
+        try:
+            path.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            return path
+        path.chmod(PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty and owner-only if it does not exist (before SQLite or a lock opens it)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically with `text`, owner-only from the first byte."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8", closefd=False) as out:
+            out.write(text)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+
+
+def too_open(path: Path) -> str | None:
+    """`path`'s mode when group or others may access it, else None."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    return f"{mode:04o}" if mode & 0o077 else None

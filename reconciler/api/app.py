@@ -23,6 +23,7 @@ from ..cli.report import session_rows
 from ..cli.views import event_view, message_view, project_view, session_view
 from ..errors import AoError, NotFound, RuntimeFailure, RuntimeMissing, UsageError
 from ..manifest.loader import ManifestError, ManifestIssue, load_text
+from ..reconcile.health import read as controller_health
 from ..manifest.models import NAME_PATTERN, WORKER_NAME_PATTERN, Preset
 from ..manifest.schema import project_schema
 from ..paths import DataDir
@@ -151,8 +152,10 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
     # ------------------------------------------------------------ projects
 
     @app.get(f"{API}/healthz", tags=["meta"])
-    def healthz() -> dict[str, Any]:
-        return {"ok": True, "version": __version__}
+    def healthz() -> JSONResponse:
+        controller = controller_health(data_dir)  # None: no controller runs from this data dir
+        ok = controller is None or controller["healthy"]
+        return JSONResponse({"ok": ok, "version": __version__, "controller": controller}, status_code=200 if ok else 503)
 
     @app.get(f"{API}/projects", tags=["projects"])
     def list_projects() -> list[dict[str, Any]]:

@@ -12,8 +12,9 @@ from ..errors import AoError, NotFound
 from ..reconcile.service import Ao
 from ..reconcile.status import conditions
 from ..sessions.agents import describe_argv
+from ..sessions.secrets import redact
 from .common import examples, service
-from .output import Format, ShortFormat, age, emit, iso, table
+from .output import Format, ShortFormat, age, emit, iso, line, table
 from .views import event_view, message_view, project_view, session_view
 
 WATCH_INTERVAL = 0.5
@@ -50,8 +51,8 @@ def _watch_sessions(ao: Ao, project: str | None, all_: bool, output: Format) -> 
                 typer.echo(json.dumps(view))
             else:
                 doing = " ".join(x for x in (view["activity"] or "-", view["activityReason"]) if x)
-                typer.echo(f"{iso(time.time())}  {view['id']:<22} {view['phase']:<17} agent {view['agent']:<13} "
-                           f"{doing:<30} restarts {view['restarts']:<3} {view['reason'] or ''}")
+                line(f"{iso(time.time())}  {view['id']:<22} {view['phase']:<17} agent {view['agent']:<13} "
+                     f"{doing:<30} restarts {view['restarts']:<3} {view['reason'] or ''}")
         first = False
         time.sleep(WATCH_INTERVAL)
 
@@ -150,7 +151,7 @@ def get_messages(
         typer.echo("No messages.", err=True)
         return
     rows = [[v["at"], v["from"] or "-", v["to"], v["outcome"],
-             v["body"].splitlines()[0][:60] + (" ..." if "\n" in v["body"] or len(v["body"]) > 60 else "")]
+             (v["body"].splitlines() or [""])[0][:60] + (" ..." if "\n" in v["body"] or len(v["body"]) > 60 else "")]
             for v in views]
     table(["TIME", "FROM", "TO", "STATE", "MESSAGE"], rows)
 
@@ -192,6 +193,7 @@ def describe(
     else:
         raise typer.BadParameter(f"unknown kind {kind!r}; expected project or session", param_hint="KIND")
     view["events"] = [event_view(e) for e in events]
+    view = redact(view)  # values of secret-looking keys in spec.agent.env are not printed
     if output == ShortFormat.json:
         emit(view, "json")
         return
@@ -201,7 +203,7 @@ def describe(
     typer.echo(yaml.safe_dump(view, sort_keys=False, allow_unicode=True, width=100).rstrip())
     typer.echo("events:" if events_view else "events: []")
     for event in events_view:
-        typer.echo(f"  {event['at']}  {event['type']:<7} {event['reason']:<16} {event['message']}")
+        line(f"  {event['at']}  {event['type']:<7} {event['reason']:<16} {event['message']}")
 
 
 def events(
@@ -223,7 +225,7 @@ def events(
         return
     if not follow:
         table(["TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"],
-              [[iso(e.at), e.type, e.reason, e.session or e.project, e.message.splitlines()[0]] for e in rows])
+              [[iso(e.at), e.type, e.reason, e.session or e.project, (e.message.splitlines() or [""])[0]] for e in rows])
         return
     last = 0
     while True:
@@ -232,8 +234,8 @@ def events(
             if output == ShortFormat.json:
                 typer.echo(json.dumps(event_view(event)))
             else:
-                typer.echo(f"{iso(event.at)}  {event.type:<7} {event.reason:<16} {event.session or event.project or '-':<20} "
-                           f"{event.message.splitlines()[0]}")
+                line(f"{iso(event.at)}  {event.type:<7} {event.reason:<16} {event.session or event.project or '-':<20} "
+                     f"{(event.message.splitlines() or [''])[0]}")
         time.sleep(WATCH_INTERVAL)
         rows = registry.events(project=project, session=session, after_id=last)
 

@@ -29,6 +29,9 @@ app = typer.Typer(
 )
 
 
+_data_dir = None  # resolved by the global callback; named in registry errors
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"ao {__version__}")
@@ -47,6 +50,8 @@ def _global(
     from ..paths import DataDir
 
     ctx.obj = DataDir.resolve(data_dir)
+    global _data_dir
+    _data_dir = ctx.obj
 
 
 def _register() -> None:
@@ -64,9 +69,20 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
+def _run() -> None:
+    import sqlite3
+
     try:
         app()
+    except sqlite3.DatabaseError as exc:  # damage found after the registry was opened
+        from ..errors import RegistryUnreadable
+
+        raise RegistryUnreadable(_data_dir.db_path if _data_dir else "ao.db", exc) from exc
+
+
+def main() -> None:
+    try:
+        _run()
     except AoError as exc:
         # Multi-line errors (manifest problems) list one problem per line, then a summary.
         *details, summary = str(exc).splitlines() or [""]

@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from ..messaging.text import for_display
+
 
 class Format(StrEnum):
     table = "table"
@@ -48,7 +50,8 @@ def iso(ts: float | None) -> str | None:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    cells = [[("-" if v is None or v == "" else str(v)) for v in row] for row in rows]
+    # Cells hold stored text (issues, reasons, message bodies): escape it, never let it drive the terminal.
+    cells = [[("-" if v is None or v == "" else for_display(str(v))) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
@@ -64,6 +67,11 @@ def emit(data: Any, fmt: str) -> None:
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     else:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def line(text: str) -> None:
+    """Print one line of stored text to the operator's terminal, controls escaped."""
+    typer.echo(for_display(text))
 
 
 def warn(message: str) -> None:

@@ -47,10 +47,15 @@ def serve(
                           log=lambda entry: typer.echo(format_line(entry, "text"), err=True))
 
         def run_controller() -> None:
+            from ..reconcile import health
+
             try:
                 loop.run()
             except AoError as exc:
                 typer.echo(f"controller not started: {exc}", err=True)
+            except Exception as exc:  # noqa: BLE001 - never die silently: /healthz must say so
+                typer.echo(f"controller stopped by an error: {exc!r}", err=True)
+                health.write(data_dir, {"state": "running", "at": 0, "ok": False, "error": f"crashed: {exc!r}"})
 
         threading.Thread(target=run_controller, name="ao-controller", daemon=True).start()
     shown = "localhost" if host in ("127.0.0.1", "::1") else host

@@ -45,6 +45,19 @@ def _tool_version(argv: list[str]) -> str | None:
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "unknown"
 
 
+def _too_open(data_dir: Any) -> list[tuple[str, str]]:
+    """ao's own files (not the agents' worktrees) that group or others can access."""
+    from ..paths import too_open
+
+    root = data_dir.root
+    candidates = [root, *(p for p in root.iterdir() if p.name != "worktrees")] if root.is_dir() else []
+    sessions = root / "sessions"
+    if sessions.is_dir():
+        candidates += [f for d in sessions.iterdir() if d.is_dir() for f in (d, *d.iterdir())]
+    found = [(str(p), mode) for p in candidates if (mode := too_open(p)) and not p.is_socket()]
+    return found
+
+
 def doctor(
     ctx: typer.Context,
     output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
@@ -53,8 +66,8 @@ def doctor(
     ao = service(ctx)
     checks: list[dict[str, Any]] = []
 
-    def check(name: str, ok: bool, detail: str) -> None:
-        checks.append({"check": name, "ok": ok, "detail": detail})
+    def check(name: str, ok: bool, detail: str, *, warning: bool = False) -> None:
+        checks.append({"check": name, "ok": ok, "detail": detail, **({"warning": True} if warning else {})})
 
     check("ao", True, f"{__version__} (Python {platform.python_version()})")
     tmux = _tool_version(["tmux", "-V"])
@@ -67,12 +80,24 @@ def doctor(
           if zellij else "not installed (optional)")
     check("runtime auto", tmux is not None or zellij_ok, f"resolves to {ao.resolve_runtime('auto')}")
     check("data dir", True, str(ao.data_dir.root))
+    wide = _too_open(ao.data_dir)
+    if wide:
+        shown = ", ".join(f"{path} ({mode})" for path, mode in wide[:5]) + (" ..." if len(wide) > 5 else "")
+        check("permissions", True, f"readable by other users: {shown}; run `chmod -R go-rwx {ao.data_dir.root}`",
+              warning=True)
+    else:
+        check("permissions", True, "data dir and its files are private (owner only)")
     try:
         registry = ao.registry
         check("registry", True, f"{ao.data_dir.db_path} (schema version {registry.schema_version}, "
               f"{len(registry.projects())} projects, {len(registry.sessions())} active sessions)")
     except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
         check("registry", False, f"{ao.data_dir.db_path}: {exc}")
+    from ..reconcile import health
+
+    controller = health.read(ao.data_dir)
+    check("controller", controller is None or controller["healthy"],
+          "no controller has run with this data dir" if controller is None else controller["summary"])
     servers = {"tmux": ao.data_dir.tmux_socket, "zellij": ao.data_dir.zellij_socket_dir}
     fleet = fleet_for(ao.data_dir)
     for name, where in servers.items():
@@ -87,7 +112,8 @@ def doctor(
         emit({"ok": ok, "checks": checks}, "json")
     else:
         for c in checks:
-            typer.echo(f"{'ok ' if c['ok'] else 'FAIL'} {c['check']:<12} {c['detail']}")
+            mark = "FAIL" if not c["ok"] else "WARN" if c.get("warning") else "ok "
+            typer.echo(f"{mark} {c['check']:<12} {c['detail']}")
     if not ok:
         raise typer.Exit(EXIT_FAILURE)
 

@@ -9,6 +9,7 @@ from ..activity.store import ActivityRow
 from ..reconcile.status import project_status
 from ..registry.records import EventRecord, MessageRecord, ProjectRecord, SessionRecord
 from ..runtime.base import Live
+from ..sessions.secrets import redact
 from .output import iso
 
 
@@ -81,7 +82,7 @@ def project_view(record: ProjectRecord, sessions: list[SessionRecord], observed:
         "suspended": bool(record.suspended),
         "createdAt": iso(record.created_at),
         "updatedAt": iso(record.updated_at),
-        "spec": record.spec,
+        "spec": redact(record.spec),
     }
 
 

@@ -20,11 +20,13 @@ from ..errors import UsageError
 from .models import (
     BRANCH_PATTERN,
     ENV_NAME_PATTERN,
+    ISSUE_PATTERN,
     NAME_PATTERN,
     WORKER_NAME_PATTERN,
     ProjectManifest,
 )
 from .schema import validator
+from .yamlsafe import HardenedLoader, YAMLLimitError, check_expansion, position
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -101,7 +103,11 @@ class LoadedProject:
 def dotted(path: Iterable[str | int]) -> str:
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if not isinstance(part, int):
+            part = str(part)
+            # Keys are user text too: show controls escaped, and long keys cut.
+            part = cut(part if part.isprintable() else repr(part)[1:-1], 40)
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
 
 
@@ -152,7 +158,7 @@ def _index(node: yaml.Node, path: Path_, marks: Marks, issues: list[str | tuple[
             child = (*path, key)
             marks.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in seen and key != "<<":
-                issues.append((child, f"duplicate key {key!r}"))
+                issues.append((child, f"duplicate key {_describe(key)}"))
             seen.add(key)
             _index(value_node, child, marks, issues)
     elif isinstance(node, yaml.SequenceNode):
@@ -161,11 +167,14 @@ def _index(node: yaml.Node, path: Path_, marks: Marks, issues: list[str | tuple[
 
 
 def read_documents(text: str, source: str) -> Iterator[tuple[Any, Marks, list[ManifestIssue]]]:
-    """Yield (data, marks, issues) per YAML document; a syntax error becomes one issue."""
-    loader = yaml.SafeLoader(text)
+    """Yield (data, marks, issues) per YAML document; a syntax error or a refused document
+    (see yamlsafe: depth, alias expansion, control characters, huge integers) becomes one issue."""
+    loader = None
     try:
+        loader = HardenedLoader(text)
         while loader.check_node():
             node = loader.get_node()
+            check_expansion(node)
             marks = Marks()
             found: list[Any] = []
             _index(node, (), marks, found)
@@ -179,12 +188,37 @@ def read_documents(text: str, source: str) -> Iterator[tuple[Any, Marks, list[Ma
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        yield None, Marks(), [ManifestIssue(source, line, column, "", f"invalid YAML: {problem}")]
+        prefix = "" if isinstance(exc, YAMLLimitError) else "invalid YAML: "
+        yield None, Marks(), [ManifestIssue(source, line, column, "", f"{prefix}{cut(problem, 200)}")]
+    except (RecursionError, ValueError, OverflowError) as exc:
+        # Backstop: the limits in yamlsafe should make these unreachable.
+        yield None, Marks(), [ManifestIssue(source, 0, 0, "", f"invalid YAML: {cut(str(exc), 200)}")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def decode(data: bytes, source: str) -> tuple[str | None, ManifestIssue | None]:
+    """Manifests are UTF-8; anything else is reported at the first bad byte."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        good = data[: exc.start].decode("utf-8", errors="replace")
+        line, column = position(good, len(good))
+        return None, ManifestIssue(
+            source, line, column, "", f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        )
 
 
 # ---------------------------------------------------------------- validation messages
+
+
+ECHO_LIMIT = 80
+
+
+def cut(text: str, limit: int = ECHO_LIMIT) -> str:
+    """Echoed user values are cut, so a 10 MB value does not become 10 MB of error output."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _describe(value: Any) -> str:
@@ -193,9 +227,9 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, (int, float)):
-        return f"a number ({value})"
+        return f"a number ({cut(str(value))})"
     if isinstance(value, str):
-        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+        return repr(value) if len(value) <= ECHO_LIMIT else repr(value[:ECHO_LIMIT]) + "…"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -207,6 +241,7 @@ _PATTERNS = {
     NAME_PATTERN: "a name of lowercase letters, digits and inner dashes, at most 40 characters",
     WORKER_NAME_PATTERN: "a name of lowercase letters, digits, '.', '_' and '-', at most 64 characters",
     BRANCH_PATTERN: "a branch name (letters, digits, '.', '_', '-', '/')",
+    ISSUE_PATTERN: "an issue number, key or URL (no spaces or control characters)",
     ENV_NAME_PATTERN: "an environment variable name (letters, digits, '_'; not starting with a digit)",
 }
 
@@ -240,7 +275,7 @@ def _schema_issues(data: Any, marks: Marks, source: str) -> list[ManifestIssue]:
         elif kind == "additionalProperties" and isinstance(value, dict):
             allowed = sorted(schema.get("properties", {}))
             for extra in sorted(set(value) - set(allowed), key=str):
-                add((*path, extra), f"unknown field {extra!r}; expected one of: {', '.join(allowed)}", key=True)
+                add((*path, extra), f"unknown field {_describe(extra)}; expected one of: {', '.join(allowed)}", key=True)
         elif kind == "required":
             for missing in schema["required"]:
                 if isinstance(value, dict) and missing not in value:
@@ -261,8 +296,11 @@ def _schema_issues(data: Any, marks: Marks, source: str) -> list[ManifestIssue]:
         elif kind == "pattern":
             what = _PATTERNS.get(schema["pattern"], "a value")
             add(path, f"expected {what}, matching {schema['pattern']}; got {_describe(value)}")
+        elif kind in ("maxLength", "minLength"):
+            limit = "at most" if kind == "maxLength" else "at least"
+            add(path, f"expected {limit} {schema[kind]} characters; got {len(value)}")
         else:
-            add(path, error.message)
+            add(path, cut(error.message, 200))
 
     for error in sorted(validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         report(error)
@@ -274,7 +312,7 @@ def _model_issues(exc: ValidationError, marks: Marks, source: str) -> list[Manif
     for error in exc.errors():
         path = tuple(error["loc"])
         line, column = marks.at(path, key=error["type"] == "extra_forbidden")
-        issues.append(ManifestIssue(source, line, column, dotted(path), error["msg"]))
+        issues.append(ManifestIssue(source, line, column, dotted(path), cut(error["msg"], 200)))
     return issues
 
 
@@ -360,14 +398,20 @@ def load_paths(paths: Iterable[str], *, stdin: TextIO | None = None) -> list[Loa
     projects: list[LoadedProject] = []
     for name in files:
         if name == STDIN:
-            text, source, base = (stdin or sys.stdin).read(), STDIN_NAME, Path.cwd()
+            stream = stdin or sys.stdin
+            raw = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+            source, base = STDIN_NAME, Path.cwd()
         else:
             try:
-                text = Path(name).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                issues.append(ManifestIssue(name, 0, 0, "", f"cannot read: {exc}"))
+                raw = Path(name).read_bytes()
+            except OSError as exc:
+                issues.append(ManifestIssue(name, 0, 0, "", f"cannot read: {exc.strerror or exc}"))
                 continue
             source, base = name, Path(name).resolve().parent
+        text, problem = (raw, None) if isinstance(raw, str) else decode(raw, source)
+        if problem is not None or text is None:
+            issues.append(problem or ManifestIssue(source, 0, 0, "", "cannot read"))
+            continue
         loaded, found = load_text(text, source, base)
         projects.extend(loaded)
         issues.extend(found)

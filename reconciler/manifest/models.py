@@ -12,6 +12,8 @@ from pydantic import (
     Field,
     Strict,
     WithJsonSchema,
+    model_serializer,
+    model_validator,
 )
 
 API_VERSION = "ao/v1"
@@ -20,6 +22,9 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 WORKER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 BRANCH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+# An issue number, key or URL: it is quoted in prompts and in notices typed into the orchestrator,
+# so no spaces or control characters.
+ISSUE_PATTERN = r"^[A-Za-z0-9#][A-Za-z0-9._#/:@+=?&%~-]*$"
 
 
 class Preset(StrEnum):
@@ -67,25 +72,71 @@ def _number_to_text(value: object) -> object:
 IssueRef = Annotated[
     Text,
     BeforeValidator(_number_to_text),
-    Field(min_length=1, max_length=200),
+    Field(min_length=1, max_length=200, pattern=ISSUE_PATTERN),
     WithJsonSchema(
         {
             "type": ["string", "integer", "null"],
             "minLength": 1,
             "maxLength": 200,
+            "pattern": ISSUE_PATTERN,
             "description": "Issue number or key, e.g. 123 or PROJ-7.",
         }
     ),
 ]
 
 
+class _EnvSource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: Annotated[Text, Field(pattern=ENV_NAME_PATTERN)] | None = None
+    file: Annotated[Text, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _EnvSource:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("valueFrom takes exactly one of env or file")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_the_source(self, handler):  # type: ignore[no-untyped-def]
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
+class EnvValueFrom(BaseModel):
+    """A value read when the agent is launched: from ao's environment or from a file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    valueFrom: _EnvSource
+
+
+
+_VALUE_FROM_SCHEMA = {
+    "type": "object",
+    "description": "Read at launch: {valueFrom: {env: NAME}} from ao's environment, or {valueFrom: {file: PATH}}.",
+    "properties": {
+        "valueFrom": {
+            "type": "object",
+            "properties": {
+                "env": {"type": "string", "pattern": ENV_NAME_PATTERN},
+                "file": {"type": "string", "minLength": 1},
+            },
+            "additionalProperties": False,
+            "minProperties": 1,
+            "maxProperties": 1,
+        }
+    },
+    "required": ["valueFrom"],
+    "additionalProperties": False,
+}
+
 EnvMap = Annotated[
-    dict[Annotated[Text, Field(pattern=ENV_NAME_PATTERN)], Text],
+    dict[Annotated[Text, Field(pattern=ENV_NAME_PATTERN)], Text | EnvValueFrom],
     WithJsonSchema(
         {
             "type": "object",
             "propertyNames": {"type": "string", "pattern": ENV_NAME_PATTERN},
-            "additionalProperties": {"type": "string"},
+            "additionalProperties": {"anyOf": [{"type": "string"}, _VALUE_FROM_SCHEMA]},
         }
     ),
 ]

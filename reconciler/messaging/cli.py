@@ -117,20 +117,33 @@ class Mailbox:
 
     def __init__(self, data_dir: DataDir) -> None:
         self.data_dir = data_dir
-        self.conn = sqlite3.connect(str(data_dir.db_path), timeout=30) if data_dir.db_path.exists() else None
-        if self.conn is not None:
-            self.conn.row_factory = sqlite3.Row
-            self._migrate()
+        path = data_dir.db_path
+        try:
+            self.conn = sqlite3.connect(str(path), timeout=30) if path.exists() else None
+            if self.conn is not None:
+                self.conn.row_factory = sqlite3.Row
+                self._migrate()
+        except sqlite3.Error as exc:
+            raise self.unreadable(exc) from exc
 
     def _migrate(self) -> None:
         assert self.conn is not None
         try:
             self.conn.execute("select submitted_at from messages limit 0")
             self.conn.execute("select session from activity limit 0")
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
+            if "no such" not in str(exc):
+                raise
             from ..registry.store import Registry  # an older registry: migrate it once
 
             Registry.open(self.data_dir.db_path).close()
+
+    def unreadable(self, exc: Exception) -> SendError:
+        # Never "no session": the session may well exist in a registry ao cannot read.
+        path = self.data_dir.db_path
+        return SendError(EXIT_FAILED, f"cannot read the registry {path}: {exc}; nothing was sent. If it is damaged, "
+                                      f"restore it or move it aside (mv {path} {path}.broken) and apply your "
+                                      "manifests again")
 
     def session(self, session_id: str) -> dict | None:
         if self.conn is None:
@@ -138,8 +151,12 @@ class Mailbox:
         try:
             row = self.conn.execute("select id, project, phase, spec, started_at from sessions where id = ?",
                                     [session_id]).fetchone()
-        except sqlite3.OperationalError:
-            return None  # no schema yet
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None  # no schema yet: a registry that never held a session
+            raise self.unreadable(exc) from exc
+        except sqlite3.Error as exc:
+            raise self.unreadable(exc) from exc
         return dict(row) if row else None
 
     def record(self, **message: object) -> int:
@@ -241,6 +258,9 @@ def main(argv: list[str], data_dir: str | None = None) -> int:
     except SendError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    except sqlite3.Error as exc:  # e.g. a read-only data dir when recording the message
+        print(f"error: cannot write the registry {DataDir.resolve(data_dir).db_path}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if args.output == "json":
         print(json.dumps(sent))
     elif sent["outcome"] in ("delivered", "submitted"):

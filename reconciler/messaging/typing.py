@@ -24,6 +24,7 @@ from ..activity.patterns import TABLES
 from ..activity.screen import classify, input_text, table_for
 from ..activity.signals import PARSERS
 from .gate import Verdict, gate
+from .text import for_terminal
 
 PAUSE_BEFORE_ENTER = float(os.environ.get("AO_SEND_PAUSE", "0.15"))
 ENTER_RETRIES = 2
@@ -142,6 +143,7 @@ def type_message(terminal: Terminal, conn: sqlite3.Connection, target: str, mess
         return Typed("refused", verdict.why, 0, reading)
     if verdict.verdict == Verdict.HOLD:
         return Typed("held", verdict.why, 0, reading)
+    text = for_terminal(text)  # whatever its origin (a body, a sender, a notice quoting an issue)
     terminal.paste(target, text)
     tail, presses = _tail(text), 0
     _await_drawn(terminal, target, agent, tail, clock, sleep)

@@ -26,12 +26,14 @@ from typing import Any
 
 from ..errors import AoError
 from ..manifest.loader import ManifestError, expand_paths, load_paths
+from . import health
 from .service import Ao, PassReport
 
 DEFAULT_RESYNC_SECONDS = 2.0
 DEBOUNCE_SECONDS = 0.1
 MAX_DEBOUNCE_SECONDS = 1.0
 QUIET_RESULTS = frozenset({"unchanged"})
+MAX_ERROR_BACKOFF_SECONDS = 60.0
 
 
 class ControllerBusy(AoError):
@@ -49,7 +51,7 @@ class Settings:
 def lease(path: Path) -> Iterator[None]:
     """Hold the data dir's controller lease, or refuse naming the holder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -78,6 +80,9 @@ class Controller:
         self.wake = threading.Event()
         self._file_event = threading.Event()
         self.passes = 0
+        self.failures = 0  # consecutive passes that hit an error; drives the back-off
+        self._errors: list[str] = []  # errors of the current pass
+        self._last_ok: float | None = None
 
     # ------------------------------------------------------------ the loop
 
@@ -87,24 +92,61 @@ class Controller:
             self.log({"event": "started", "message": f"watching {', '.join(map(str, self.settings.watch)) or 'nothing'}"
                       f"; resync every {self.settings.resync:g}s"})
             try:
-                self._sync_manifests()
-                self._pass()
+                self._cycle(files_changed=True)
                 if ready is not None:
                     ready.set()
                 while not self.stop.is_set():
-                    self.wake.wait(self.settings.resync)
+                    self.wake.wait(self._wait_seconds())
                     if self.stop.is_set():
                         break
                     self.wake.clear()
-                    if self._file_event.is_set():
+                    changed = self._file_event.is_set()
+                    if changed:
                         self._settle()
-                        self._sync_manifests()
-                    self._pass()
+                    # After an error every file is looked at again: a broken one is retried.
+                    self._cycle(files_changed=changed or self.failures > 0)
             finally:
                 if observer is not None:
                     observer.stop()
                     observer.join(timeout=5)
+                health.write(self.ao.data_dir, {"state": "stopped", "at": time.time()})
                 self.log({"event": "stopped", "message": "controller stopped; sessions keep running"})
+
+    def _cycle(self, *, files_changed: bool) -> None:
+        """One wake: manifests, then a pass. No error in either ends the loop: it is logged,
+        recorded in the health record, and the next cycle comes after a back-off."""
+        self._errors = []
+        if files_changed:
+            self._guard("reading manifests", self._sync_manifests)
+        self._guard("pass", self._pass)
+        now = time.time()
+        if self._errors:
+            self.failures += 1
+        else:
+            self.failures, self._last_ok = 0, now
+        health.write(self.ao.data_dir, {
+            "state": "running", "at": now, "ok": not self._errors, "error": "; ".join(self._errors)[:500] or None,
+            "failures": self.failures, "lastOkAt": self._last_ok, "resync": self.settings.resync})
+
+    def _guard(self, what: str, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - the controller outlives any one failure
+            self._error(f"{what} failed: {exc.__class__.__name__}: {exc}" if not isinstance(exc, AoError)
+                        else f"{what} failed: {exc}")
+
+    def _error(self, message: str, **fields: Any) -> None:
+        self._errors.append(message)
+        try:
+            self.log({"event": "error", **fields, "message": message})
+        except Exception:  # noqa: BLE001 - a log line that cannot be written (full disk) is lost, not fatal
+            pass
+
+    def _wait_seconds(self) -> float:
+        """The resync interval; after errors, doubling up to a minute (a full disk is not hammered)."""
+        if not self.failures:
+            return self.settings.resync
+        return min(MAX_ERROR_BACKOFF_SECONDS, self.settings.resync * 2 ** min(self.failures, 10))
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -119,11 +161,7 @@ class Controller:
                 return
 
     def _pass(self) -> None:
-        try:
-            report = self.ao.reconcile()
-        except AoError as exc:
-            self.log({"event": "error", "message": f"pass failed: {exc}"})
-            return
+        report = self.ao.reconcile()  # errors are caught, logged and backed off by _cycle
         self.passes += 1
         self._log_report(report)
 
@@ -181,10 +219,11 @@ class Controller:
         known = {path: row for path, row in self._sources().items() if self._watched(path)}
         for path, digest in sorted(current.items()):
             if known.get(path, {}).get("digest") != digest:
-                self._apply_file(path, digest, known.get(path, {}).get("projects", []))
+                before = known.get(path, {}).get("projects", [])
+                self._guard(f"applying {path}", lambda p=path, d=digest, b=before: self._apply_file(p, d, b))
         for path, row in sorted(known.items()):
             if path not in current:
-                self._delete_file(path, row["projects"])
+                self._guard(f"removing {path}", lambda p=path, r=row: self._delete_file(p, r["projects"]))
 
     def _owned_by(self, path: str, names: list[str]) -> list[str]:
         """The projects among `names` whose desired state still comes from `path`."""
@@ -206,8 +245,12 @@ class Controller:
                       "message": "\n".join(str(i) for i in exc.issues) + "\nthe last good state of this file stays in force"})
             self._record_source(path, digest, before, str(exc))
             return
-        except AoError as exc:
-            self.log({"event": "error", "object": path, "message": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - one file never stops the controller
+            # Marked broken; its projects keep their last good state. No digest is recorded, so
+            # the file is tried again on the next cycle (after the back-off).
+            problem = str(exc) if isinstance(exc, AoError) else f"{exc.__class__.__name__}: {exc}"
+            self._error(f"{path}: {problem}; the last good state of this file stays in force", object=path)
+            self._guard("recording the broken file", lambda: self._record_source(path, "", before, problem))
             return
         names = [p.name for p in loaded]
         for change in report.projects:

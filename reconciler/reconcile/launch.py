@@ -13,6 +13,7 @@ from ..runtime.base import Launch, Stamp
 from ..sessions.agents import DEFAULT_PRESET, Arg, agent_args, expand
 from ..sessions.env import ao_bin_dir, session_env
 from ..sessions.prompts import SessionFacts, write_prompts
+from ..sessions.secrets import resolve_env
 from ..sessions.workspace import ensure_worktree, require_dir
 from .desired import DesiredSession
 
@@ -70,7 +71,7 @@ def prepare(
         data_dir=data_dir.root,
         orchestrator_id=desired.orchestrator_id,
         prompt_file=files.combined,
-        user_env=agent.get("env") or {},
+        user_env=resolve_env(agent.get("env") or {}),  # valueFrom is read now, never stored
     )
     args = with_agent_hooks(agent, agent_args(agent, files, resume=resume), data_dir.session_dir(session_id))
     program = str(args[0])

@@ -27,7 +27,7 @@ def pass_lock(
     path: Path, *, on_wait: Callable[[str], None] | None = None, timeout: float = WAIT_SECONDS
 ) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
         told = False

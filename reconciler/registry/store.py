@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ..errors import RegistryUnreadable
+from ..paths import private_dir, private_file
 from .migrations import migrations
 from .records import (
     EventRecord,
@@ -49,14 +51,20 @@ class Registry:
     @classmethod
     def open(cls, path: Path) -> Registry:
         """Open (creating if needed) and migrate the registry at `path`."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = Database(connect(path), execute_plugins=False)
-        registry = cls(db)
-        if migrations.pending(db):
-            with registry.transaction():
-                # pending() is checked again under the write lock: another process may have
-                # migrated in the meantime.
-                migrations.apply(db)
+        try:
+            private_dir(path.parent)
+            private_file(path)  # SQLite gives its -wal and -shm files the mode of the database
+            db = Database(connect(path), execute_plugins=False)
+            registry = cls(db)
+            if migrations.pending(db):
+                with registry.transaction():
+                    # pending() is checked again under the write lock: another process may have
+                    # migrated in the meantime.
+                    migrations.apply(db)
+        except (sqlite3.DatabaseError, OSError) as exc:  # damaged, a directory, read-only
+            if "locked" in str(exc):
+                raise  # busy, not broken: the caller waits or reports the holder
+            raise RegistryUnreadable(path, getattr(exc, "strerror", None) or exc) from exc
         return registry
 
     def close(self) -> None:

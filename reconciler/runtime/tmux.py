@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import RuntimeFailure, RuntimeMissing
+from ..paths import private_dir, write_private
 from .base import Launch, Live, Stamp
 
 SEPARATOR = "\x1f"
@@ -92,6 +93,12 @@ def _parse(line: str) -> Live:
     )
 
 
+def literal(text: str) -> str:
+    """A string tmux format-expands (`-c` of new-session and respawn-pane, in tmux 3.3a), kept as is:
+    `#(cmd)` would run cmd and `#S` would change the working directory."""
+    return text.replace("#", "##")
+
+
 def exact(session_id: str) -> str:
     """Pane target of a session's active pane, matched exactly (never by prefix)."""
     return f"={session_id}:"
@@ -118,8 +125,8 @@ class TmuxRuntime:
                 return
         except FileNotFoundError:
             pass
-        self.config.parent.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(CONFIG)
+        private_dir(self.config.parent)
+        write_private(self.config, CONFIG)
         self.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def run(self, *args: str, input: str | None = None, check: bool = True, path: str | None = None) -> Result:
@@ -195,7 +202,7 @@ class TmuxRuntime:
         """Start the agent (new session or respawned pane), stamp it, and return its pid."""
         self._ensure_config()
         result = self.run(
-            *command, "-c", launch.cwd, *self._env_args(launch.env), "--", *self._argv(launch.argv),
+            *command, "-c", literal(launch.cwd), *self._env_args(launch.env), "--", *self._argv(launch.argv),
             *self._stamp_commands(launch.session_id, launch.stamp),
             ";", "display-message", "-p", "-t", exact(launch.session_id), "#{pane_pid}",
             path=dict(launch.env).get("PATH"),

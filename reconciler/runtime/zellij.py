@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuntimeFailure, RuntimeMissing
+from ..paths import write_private
 from .base import Launch, Live, Stamp
 
 MIN_VERSION = (0, 44, 2)  # --pane-id on paste/send-keys/dump-screen, sessions without clients
@@ -197,8 +198,7 @@ class ZellijRuntime:
                       "worker": launch.stamp.worker, "spec_hash": launch.stamp.spec_hash},
         }))
         layout_path = Path(f"{state}.kdl")
-        layout_path.write_text(layout(launch, state))
-        layout_path.chmod(0o600)  # it holds the session's environment
+        write_private(layout_path, layout(launch, state))  # it holds the session's environment
         # A stale entry (a session zellij could resurrect) would block the name: clear it first.
         self.run("delete-session", "--force", name, check=False)
         self.run("attach", "--create-background", name, "options", "--default-layout", str(layout_path),

@@ -17,3 +17,7 @@ def split_id(session_id: str) -> tuple[str, str]:
     """(prefix, suffix): the suffix after the last dash is a number or `orchestrator`."""
     prefix, _, suffix = session_id.rpartition("-")
     return prefix, suffix
+
+
+# `{prefix}-orchestrator` or `{prefix}-{n}`, prefix a project name or spec.sessionPrefix.
+SESSION_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,80}$"

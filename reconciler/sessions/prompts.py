@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+from ..paths import private_dir, write_private
 from .agents import PromptFiles
 
 
@@ -67,11 +68,9 @@ def render_role(facts: SessionFacts) -> str:
 
 
 def write_prompts(directory: Path, facts: SessionFacts) -> PromptFiles:
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     files = PromptFiles(directory / "role.md", directory / "task.md", directory / "prompt.md")
     role, task = render_role(facts), task_text(facts)
     for path, text in ((files.role, role), (files.task, task), (files.combined, f"{role.rstrip()}\n\n---\n\n{task}\n")):
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_private(path, text)  # prompts quote issues and rules: for the owner only
     return files

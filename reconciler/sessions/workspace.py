@@ -1,15 +1,20 @@
 """Git worktrees: each session works in its own checkout under the data dir, on its own branch.
 
 Nothing here ever deletes work: a worktree with uncommitted changes (tracked or untracked) is
-snapshotted to `refs/ao/preserved/<session-id>` and left on disk; branches are never deleted.
+snapshotted to `refs/ao/preserved/<session-id>` and left on disk; one that holds git-ignored
+files (`.env`, `build/`) is left on disk too, since a snapshot does not hold them; branches are
+never deleted. What a killed `git worktree add` leaves behind (a stale branch lock, a
+half-created worktree with no work) is repaired before the worktree is used.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +22,8 @@ from pathlib import Path
 from ..errors import SessionProblem
 
 PRESERVED_REF = "refs/ao/preserved/{session_id}"
+# git holds a ref lock for milliseconds; one this old was left by a killed git.
+STALE_LOCK_SECONDS = 10
 # git takes file locks in the repository; ao serialises its own git calls per repository.
 _repo_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
@@ -78,6 +85,7 @@ def ensure_worktree(repo: Path, path: Path, branch: str, base: str) -> Path:
     """A worktree of `repo` at `path` on `branch` (created from `base` if new); reused if present."""
     top = check_repo(repo)
     with _repo_locks[str(top)]:
+        repair(top, path, branch)
         if (path / ".git").exists():
             current = _git(path, "rev-parse", "--abbrev-ref", "HEAD", check=False).stdout.strip()
             if current == branch:
@@ -105,6 +113,43 @@ def ensure_worktree(repo: Path, path: Path, branch: str, base: str) -> Path:
     return path
 
 
+def repair(top: Path, path: Path, branch: str) -> list[str]:
+    """Undo what a killed `git worktree add` leaves: a stale lock on the branch ref, stale worktree
+    entries, and a worktree whose HEAD never got written (it holds no work: nothing was checked out)."""
+    repaired: list[str] = []
+    common = Path(_git(top, "rev-parse", "--git-common-dir").stdout.strip())
+    common = common if common.is_absolute() else top / common
+    lock = common / "refs" / "heads" / f"{branch}.lock"
+    try:
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+            lock.unlink()
+            repaired.append(f"removed stale lock {lock}")
+    except FileNotFoundError:
+        pass
+    if _remove_half_created(top, path):
+        repaired.append(f"removed half-created worktree {path}")
+    _git(top, "worktree", "prune", check=False)
+    return repaired
+
+
+def _remove_half_created(top: Path, path: Path) -> bool:
+    """Remove a worktree whose HEAD never got written, if it holds nothing but its `.git` file."""
+    if not (path / ".git").is_file() or not _git(
+            path, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).returncode:
+        return False
+    leftovers = [p.name for p in path.iterdir() if p.name != ".git"]
+    if leftovers:
+        raise WorkspaceError(
+            "WorktreeBroken",
+            f"worktree {path} has no valid HEAD but holds files ({', '.join(sorted(leftovers)[:5])}); "
+            "move them away, then remove the directory",
+        )
+    _git(top, "worktree", "unlock", str(path), check=False)  # `git worktree add` locks while initializing
+    shutil.rmtree(path)
+    _git(top, "worktree", "prune", check=False)
+    return True
+
+
 def _require_base(top: Path, base: str) -> None:
     if _git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False).returncode != 0:
         raise WorkspaceError(
@@ -123,12 +168,26 @@ def _switch(path: Path, top: Path, branch: str, base: str) -> None:
         _git(path, "switch", "--quiet", "-c", branch, base)
 
 
-def preserve(path: Path, session_id: str) -> str:
-    """Snapshot every uncommitted change (untracked files too) to a ref, without touching the worktree."""
+def _nested_repositories(path: Path, status: str) -> list[str]:
+    """Untracked directories that are repositories of their own (git cannot add one with no commit)."""
+    found = []
+    for line in status.splitlines():
+        entry = line[3:]
+        if line.startswith("?? ") and entry.endswith("/") and (path / entry / ".git").exists():
+            found.append(entry)
+    return found
+
+
+def preserve(path: Path, session_id: str, status: str = "") -> tuple[str, list[str]]:
+    """Snapshot every uncommitted change (untracked files too) to a ref, without touching the worktree.
+    Returns the ref and the nested repositories left out of the snapshot (they stay on disk)."""
     ref = PRESERVED_REF.format(session_id=session_id)
     with tempfile.TemporaryDirectory() as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        _git(path, "add", "--all", env=env)
+        skipped: list[str] = []
+        if _git(path, "add", "--all", env=env, check=False).returncode != 0:
+            skipped = _nested_repositories(path, status or _git(path, "status", "--porcelain").stdout)
+            _git(path, "add", "--all", "--", ".", *(f":(exclude){entry}" for entry in skipped), env=env)
         tree = _git(path, "write-tree", env=env).stdout.strip()
     head = _git(path, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip()
     parents = ["-p", head] if head else []
@@ -136,22 +195,40 @@ def preserve(path: Path, session_id: str) -> str:
     commit = _git(path, "-c", "user.name=ao", "-c", "user.email=ao@localhost", "commit-tree", tree, *parents,
                   "-m", message).stdout.strip()
     _git(path, "update-ref", ref, commit)
-    return ref
+    return ref, skipped
 
 
 def remove_worktree(repo: Path, path: Path, session_id: str) -> Removal:
-    """Remove a clean worktree; keep a dirty one on disk with its work preserved under a ref."""
+    """Remove a clean worktree; keep one that holds any work on disk (changes preserved under a ref).
+
+    Work means tracked changes, untracked files, ignored files (`.env`, `build/`) and nested
+    repositories: all of it stays where it is, and the detail says where."""
+    if repo.is_dir() and (path / ".git").is_file():
+        top = check_repo(repo)
+        with _repo_locks[str(top)]:
+            if _remove_half_created(top, path):
+                return Removal("removed", f"removed half-created worktree {path} (it held no work)")
     if not (path / ".git").exists():
         if repo.is_dir():
             _git(repo, "worktree", "prune", check=False)
         return Removal("missing", f"worktree {path} was already gone")
-    dirty = _git(path, "status", "--porcelain").stdout.strip()
-    if dirty:
-        ref = preserve(path, session_id)
-        return Removal(
-            "preserved",
-            f"worktree {path} has uncommitted changes: kept on disk, snapshot at {ref}",
-        )
+    status = _git(path, "status", "--porcelain", "--ignored", "--untracked-files=normal").stdout
+    changes = "\n".join(line for line in status.splitlines() if not line.startswith("!! "))
+    ignored = [line[3:] for line in status.splitlines() if line.startswith("!! ")]
+    if changes or ignored:
+        kept = [f"worktree {path} kept on disk"]
+        if changes:
+            try:
+                ref, skipped = preserve(path, session_id, changes)
+                kept.append(f"uncommitted changes snapshot at {ref}")
+                if skipped:
+                    kept.append(f"nested repositories not in the snapshot: {', '.join(skipped)}")
+            except WorkspaceError as exc:  # the directory stays: the work is still there
+                kept.append(f"no snapshot ({exc.message})")
+        if ignored:
+            shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
+            kept.append(f"it holds git-ignored files ({shown})")
+        return Removal("preserved", "; ".join(kept))
     top = check_repo(repo)
     with _repo_locks[str(top)]:
         _git(top, "worktree", "remove", str(path))

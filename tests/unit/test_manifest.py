@@ -434,7 +434,7 @@ def test_bad_names_are_rejected_with_a_description_and_the_pattern(
          "expected a string or null; got a list", 9, 15),
         ("  workers:\n    - name: w\n      issue: 1.5\n", "spec.workers[0].issue",
          "expected a string or an integer or null; got a number (1.5)", 9, 14),
-        ("  orchestrator: yes\n", "spec.orchestrator", "expected a mapping; got a boolean", 7, 17),
+        ("  orchestrator: true\n", "spec.orchestrator", "expected a mapping; got a boolean", 7, 17),
     ],
     ids=["workers-mapping", "worker-string", "enabled", "command", "env-value", "prompt", "issue", "orchestrator"],
 )
@@ -635,14 +635,16 @@ def test_a_file_with_no_documents(tmp_path: Path, text: str) -> None:
     assert issue.message == "no Project documents found"
 
 
-def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+def test_non_utf8_file_is_reported_at_the_bad_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
-    path.write_bytes(project("shop").encode() + b"# caf\xe9\n")
+    text = project("shop")
+    path.write_bytes(text.encode() + b"# caf\xe9\n")
 
     issue = only_problem(path)
 
     assert issue.source == str(path)
-    assert issue.message.startswith("cannot read: ")
+    assert (issue.line, issue.column) == (text.count("\n") + 1, 6)
+    assert issue.message == "not UTF-8 text (byte 0xe9); save the file as UTF-8"
 
 
 # ====================================================================== all-or-nothing
