@@ -1,6 +1,6 @@
 """The HTTP API (`/api/v1`) and the dashboard, as one FastAPI application.
 
-Every route calls the same service functions as the CLI (reconciler.reconcile.service.Ao), so a
+Every route calls the same service functions as the CLI (reconciler.reconcile.service.Service), so a
 browser, a script and a terminal see and steer the same desired state. Errors have one shape:
 `{"error": {"code": "SESSION_NOT_FOUND", "message": "..."}}`.
 """
@@ -19,15 +19,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
-from ..cli.report import session_rows
-from ..cli.views import event_view, message_view, project_view, session_view
 from ..errors import AoError, NotFound, RuntimeFailure, RuntimeMissing, UsageError
 from ..manifest.loader import ManifestError, ManifestIssue, load_text
 from ..manifest.models import NAME_PATTERN, WORKER_NAME_PATTERN, Preset
 from ..manifest.schema import project_schema
 from ..paths import DataDir
-from ..reconcile.service import Ao, ApplyReport, PassReport
+from ..reconcile.service import ApplyReport, PassReport, Service
 from ..reconcile.status import conditions
+from ..views import event_view, message_view, project_view, session_rows, session_view
 from . import auth
 
 API = "/api/v1"
@@ -78,9 +77,9 @@ PROJECT_BODY = {
 }
 
 
-def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | None = None) -> FastAPI:
+def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Service] | None = None) -> FastAPI:
     """The application; `make_ao` builds one service object per request (a registry connection each)."""
-    new_ao = make_ao or (lambda: Ao(data_dir, on_wait=lambda _: None))
+    new_ao = make_ao or (lambda: Service(data_dir, on_wait=lambda _: None))
     app = FastAPI(title="ao", version=__version__, openapi_url=f"{API}/openapi.json", docs_url=f"{API}/docs",
                   redoc_url=None, description="Declarative fleet manager for AI coding agents.")
     app.state.token = token
@@ -112,7 +111,7 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
             return login_page()
         return await call_next(request)
 
-    def run(call: Callable[[Ao], Any], *, not_found: str = "NOT_FOUND") -> Any:
+    def run(call: Callable[[Service], Any], *, not_found: str = "NOT_FOUND") -> Any:
         ao = new_ao()
         try:
             return call(ao)
@@ -130,10 +129,10 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
             raise ApiError(409, "OPERATION_FAILED", str(exc)) from exc
         finally:
             if "registry" in ao.__dict__:  # opened lazily: close only what this request opened
-                ao.registry.close()
+                ao.close()
 
-    def session_or_404(ao: Ao, session_id: str) -> dict[str, Any]:
-        record = ao.registry.session(session_id)
+    def session_or_404(ao: Service, session_id: str) -> dict[str, Any]:
+        record = ao.session(session_id)
         if record is None:
             raise ApiError(404, "SESSION_NOT_FOUND", f"no session {session_id!r}")
         live = ao.observe().get(session_id)
@@ -156,15 +155,15 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
 
     @app.get(f"{API}/projects", tags=["projects"])
     def list_projects() -> list[dict[str, Any]]:
-        def call(ao: Ao) -> list[dict[str, Any]]:
+        def call(ao: Service) -> list[dict[str, Any]]:
             live = ao.observe()
-            return [project_view(p, ao.sessions(p.name), live) for p in ao.registry.projects()]
+            return [project_view(p, ao.sessions(p.name), live) for p in ao.projects()]
         return run(call)
 
     @app.get(f"{API}/projects/{{name}}", tags=["projects"])
     def get_project(name: Annotated[str, Field(pattern=NAME_PATTERN)]) -> dict[str, Any]:
-        def call(ao: Ao) -> dict[str, Any]:
-            record = ao.registry.project(name)
+        def call(ao: Service) -> dict[str, Any]:
+            record = ao.project(name)
             if record is None or record.deleted:
                 raise ApiError(404, "PROJECT_NOT_FOUND", f"no project {name!r}")
             live = ao.observe()
@@ -194,8 +193,8 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
 
     @app.post(f"{API}/projects/{{name}}/reconcile", tags=["projects"])
     def reconcile_project(name: str) -> dict[str, Any]:
-        def call(ao: Ao) -> dict[str, Any]:
-            record = ao.registry.project(name)
+        def call(ao: Service) -> dict[str, Any]:
+            record = ao.project(name)
             if record is None or record.deleted:
                 raise ApiError(404, "PROJECT_NOT_FOUND", f"no project {name!r}")
             return pass_body(ao.reconcile([name]))
@@ -205,7 +204,7 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
 
     @app.get(f"{API}/sessions", tags=["sessions"])
     def list_sessions(project: str | None = None) -> list[dict[str, Any]]:
-        def call(ao: Ao) -> list[dict[str, Any]]:
+        def call(ao: Service) -> list[dict[str, Any]]:
             live = ao.observe()
             return [session_view(s, live.get(s.id)) for s in ao.sessions(project)]
         return run(call)
@@ -217,7 +216,7 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
     @app.post(f"{API}/sessions", tags=["sessions"], status_code=201)
     def spawn(body: SpawnRequest) -> dict[str, Any]:
         """Add a worker owned by the API (re-applying the project's manifest keeps it), like `ao spawn`."""
-        def call(ao: Ao) -> dict[str, Any]:
+        def call(ao: Service) -> dict[str, Any]:
             result = ao.spawn(body.project, issue=body.issue, prompt=body.prompt, name=body.name,
                               agent=body.agent.value if body.agent else None, owner="api")
             view = session_or_404(ao, result.session_id) if result.session_id else None
@@ -232,7 +231,7 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
     @app.post(f"{API}/orchestrators", tags=["sessions"], status_code=201)
     def ensure_orchestrator(body: EnsureRequest) -> JSONResponse:
         """The project's one orchestrator: 200 with the active one, 201 when created or relaunched."""
-        def call(ao: Ao) -> JSONResponse:
+        def call(ao: Service) -> JSONResponse:
             sid, status = ao.ensure_orchestrator(body.project)
             view = session_or_404(ao, sid)
             return JSONResponse({"status": status, "session": view}, status_code=200 if status == "reused" else 201)
@@ -257,7 +256,7 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
 
     @app.get(f"{API}/sessions/{{session_id}}/output", tags=["sessions"])
     def output(session_id: str, lines: Annotated[int, Query(ge=1, le=10000)] = 50) -> dict[str, Any]:
-        def call(ao: Ao) -> dict[str, Any]:
+        def call(ao: Service) -> dict[str, Any]:
             session_or_404(ao, session_id)
             if session_id not in ao.observe():
                 raise ApiError(409, "SESSION_NOT_RUNNING", f"session {session_id} has no live terminal")
@@ -279,7 +278,7 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
     @app.get(f"{API}/messages", tags=["sessions"])
     def messages(session: str | None = None, project: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
-        return run(lambda ao: [message_view(m) for m in ao.registry.messages(project=project, session=session,
+        return run(lambda ao: [message_view(m) for m in ao.messages(project=project, session=session,
                                                                                limit=limit)])
 
     # ------------------------------------------------------------ events (server-sent)
@@ -296,7 +295,7 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
             yield "retry: 1000\n\n"
             try:
                 while not await request.is_disconnected():
-                    rows = await asyncio.to_thread(ao.registry.events, project=project, after_id=last, limit=500)
+                    rows = await asyncio.to_thread(ao.events, project=project, after_id=last, limit=500)
                     for row in rows:
                         last = row.id
                         yield f"id: {row.id}\nevent: ao\ndata: {json.dumps(event_view(row))}\n\n"
@@ -307,7 +306,7 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Ao] | Non
                         yield ": keep-alive\n\n"
                     await asyncio.sleep(EVENT_POLL_SECONDS)
             finally:
-                ao.registry.close()
+                ao.close()
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -10,9 +10,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..cli.output import age
-from ..cli.views import project_view, session_view
-from ..reconcile.service import Ao
+from ..reconcile.service import Service
+from ..views import age, project_view, session_view
 from . import auth
 
 OUTPUT_LINES = 6
@@ -87,11 +86,11 @@ def _badge(value: Any) -> str:
     return f"<span class='badge {text.split()[0] if text else ''}'>{text}</span>"
 
 
-def session_rows(ao: Ao, project: str) -> str:
+def session_rows(ao: Service, project: str) -> str:
     """The <tbody> of a project's page: orchestrator first, then workers."""
     live = ao.observe()
     records = ao.sessions(project)
-    owners = {w.name: w.owner for w in ao.registry.workers(project)}
+    owners = {w.name: w.owner for w in ao.workers(project)}
     rows = []
     now = time.time()
     for record in records:
@@ -122,7 +121,7 @@ def session_rows(ao: Ao, project: str) -> str:
     return "".join(rows) or "<tr><td colspan='9' class='muted'>No sessions.</td></tr>"
 
 
-def register(app: FastAPI, new_ao: Callable[[], Ao], token: str) -> None:
+def register(app: FastAPI, new_ao: Callable[[], Service], token: str) -> None:
     @app.get("/login", include_in_schema=False)
     def login(request: Request) -> Response:
         """Exchange the one-time code printed by `ao serve` for the token cookie."""
@@ -137,7 +136,7 @@ def register(app: FastAPI, new_ao: Callable[[], Ao], token: str) -> None:
         ao = new_ao()
         live = ao.observe()
         rows = []
-        for record in ao.registry.projects():
+        for record in ao.projects():
             view = project_view(record, ao.sessions(record.name), live)
             name = html.escape(record.name)
             rows.append(f"<tr><td><a href='/projects/{name}'>{name}</a></td><td>{_badge(view['sync'])}</td>"
@@ -151,7 +150,7 @@ def register(app: FastAPI, new_ao: Callable[[], Ao], token: str) -> None:
     @app.get("/projects/{name}", include_in_schema=False)
     def project_page(name: str) -> HTMLResponse:
         ao = new_ao()
-        record = ao.registry.project(name)
+        record = ao.project(name)
         if record is None or record.deleted:
             return HTMLResponse(f"<p>No project {html.escape(name)}. <a href='/'>All projects</a></p>", status_code=404)
         view = project_view(record, ao.sessions(name), ao.observe())
@@ -168,6 +167,6 @@ def register(app: FastAPI, new_ao: Callable[[], Ao], token: str) -> None:
         return HTMLResponse(session_rows(new_ao(), name))
 
 
-def _last_event(ao: Ao) -> int:
-    events = ao.registry.events(limit=1)
+def _last_event(ao: Service) -> int:
+    events = ao.events(limit=1)
     return events[-1].id if events else 0

@@ -5,12 +5,12 @@ from __future__ import annotations
 import typer
 
 from ..paths import DataDir
-from ..reconcile.service import Ao
+from ..reconcile.service import Service
 
 
-def service(ctx: typer.Context) -> Ao:
+def service(ctx: typer.Context) -> Service:
     data_dir: DataDir = ctx.obj
-    return Ao(data_dir)
+    return Service(data_dir)
 
 
 def examples(*commands: str) -> str:

@@ -17,7 +17,7 @@ from ..reconcile.controller import (
     format_line,
 )
 from ..reconcile.ratelimit import LaunchLimiter
-from ..reconcile.service import Ao
+from ..reconcile.service import Service
 from ..reconcile.status import project_status, session_ready
 from .common import examples, service
 from .output import ShortFormat
@@ -41,7 +41,7 @@ def controller(
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
         raise UsageError(f"not a folder: {', '.join(missing)}", hint="--watch takes folders of manifests")
-    ao = Ao(ctx.obj, limiter=LaunchLimiter(max_launch_rate))
+    ao = Service(ctx.obj, limiter=LaunchLimiter(max_launch_rate))
     loop = Controller(ao, Settings(watch=folders, resync=resync),
                       log=lambda entry: typer.echo(format_line(entry, log_format.value)))
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -61,11 +61,11 @@ def _wait_until(check, timeout: float, interval: float = 0.25) -> str | None:  #
         time.sleep(interval)
 
 
-def project_blocker(ao: Ao, names: list[str]) -> str | None:
+def project_blocker(ao: Service, names: list[str]) -> str | None:
     """None when every named project is Synced and Healthy; else the first thing in the way."""
     observed = ao.observe()
     for name in names:
-        record = ao.registry.project(name)
+        record = ao.project(name)
         if record is None or record.deleted:
             return f"project {name}: deleted"
         status = project_status(record, ao.sessions(name), observed)
@@ -89,12 +89,12 @@ def wait(
 
     def check() -> str | None:
         if kind == "project":
-            record = ao.registry.project(name)
+            record = ao.project(name)
             if for_ == "deleted":
                 active = ao.sessions(name) if record is not None else []
                 return None if record is None or (record.deleted and not active) else f"project {name} still exists"
             return project_blocker(ao, [name])
-        session = ao.registry.session(name)
+        session = ao.session(name)
         if for_ == "deleted":
             return None if session is None or session.phase == "Terminated" else f"session {name} is {session.phase}"
         if session is None:

@@ -26,7 +26,7 @@ def reconcile(
     """Run one pass: create what is missing, relaunch dead agents, reap what is no longer declared."""
     ao = service(ctx)
     if project:
-        known = {p.name for p in ao.registry.projects()}
+        known = {p.name for p in ao.projects()}
         unknown = [p for p in project if p not in known]
         if unknown:
             from ..errors import NotFound
@@ -68,9 +68,8 @@ def doctor(
     check("runtime auto", tmux is not None or zellij_ok, f"resolves to {ao.resolve_runtime('auto')}")
     check("data dir", True, str(ao.data_dir.root))
     try:
-        registry = ao.registry
-        check("registry", True, f"{ao.data_dir.db_path} (schema version {registry.schema_version}, "
-              f"{len(registry.projects())} projects, {len(registry.sessions())} active sessions)")
+        check("registry", True, f"{ao.data_dir.db_path} (schema version {ao.schema_version()}, "
+              f"{len(ao.projects())} projects, {len(ao.sessions())} active sessions)")
     except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
         check("registry", False, f"{ao.data_dir.db_path}: {exc}")
     servers = {"tmux": ao.data_dir.tmux_socket, "zellij": ao.data_dir.zellij_socket_dir}

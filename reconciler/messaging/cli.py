@@ -15,8 +15,11 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from ..paths import DataDir
+from ..registry import messages
+from ..registry.messages import MessageState
 from .text import MAX_MESSAGE_CHARS, MessageRejected, compose
 
 EXIT_SENT = 0
@@ -114,14 +117,12 @@ class Mailbox:
             return None  # no schema yet
         return dict(row) if row else None
 
-    def record(self, **message: object) -> None:
+    def record(self, **message: Any) -> None:
         if self.conn is None:
             return
-        columns = ", ".join(message)
-        sql = f"insert into messages ({columns}) values ({', '.join('?' for _ in message)})"
         try:
             with self.conn:
-                self.conn.execute(sql, list(message.values()))
+                messages.record(self.conn, **message)
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise
@@ -129,7 +130,7 @@ class Mailbox:
 
             Registry.open(self.data_dir.db_path).close()
             with self.conn:
-                self.conn.execute(sql, list(message.values()))
+                messages.record(self.conn, **message)
 
 
 def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue: bool = False) -> dict:
@@ -149,30 +150,30 @@ def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue
         raise SendError(EXIT_UNKNOWN_SESSION, f"no session {target!r}; see `ao get sessions`")
     record = {"at": time.time(), "sender": sender, "target": target, "project": row["project"], "body": text}
 
-    def reject(code: int, outcome: str, message: str) -> SendError:
-        mailbox.record(**record, outcome=outcome, detail=message, enter_presses=0)
+    def reject(code: int, state: MessageState, message: str) -> SendError:
+        mailbox.record(**record, state=state, detail=message)
         return SendError(code, message)
 
     if row["phase"] == "Terminated":
-        raise reject(EXIT_TERMINATED, "rejected", f"session {target} is terminated; it cannot receive messages")
+        raise reject(EXIT_TERMINATED, MessageState.REJECTED, f"session {target} is terminated; it cannot receive messages")
     runtime = fleet_for(data_dir)
     live = runtime.probe(target)
     if queue and (live is None or not live.alive):
-        mailbox.record(**record, outcome="queued", detail="waiting for the agent to run", enter_presses=0)
+        mailbox.record(**record, state=MessageState.QUEUED, detail="waiting for the agent to run")
         return {**record, "outcome": "queued", "detail": "delivered once the agent runs", "enterPresses": 0}
     if live is None or not live.alive or not live.owned_by(data_dir.owner_id):
         state = "has no live session" if live is None else (
             "was not created by ao" if not live.owned_by(data_dir.owner_id) else "is not running")
-        raise reject(EXIT_NOT_RUNNING, "rejected",
+        raise reject(EXIT_NOT_RUNNING, MessageState.REJECTED,
                      f"the agent of session {target} {state} (phase {row['phase']}); "
                      "`ao reconcile` relaunches it if its restart policy allows; --queue keeps the message until then")
     try:
         result = deliver(runtime, target, text)
     except Exception as exc:  # the runtime failed mid-way: record it, report it
-        raise reject(EXIT_FAILED, "failed", f"could not deliver to {target}: {exc}") from exc
+        raise reject(EXIT_FAILED, MessageState.FAILED, f"could not deliver to {target}: {exc}") from exc
     detail = "" if result.outcome == "delivered" else (
         f"pasted, but the text was still on the input line after {result.enter_presses} Enter presses")
-    mailbox.record(**record, outcome=result.outcome, detail=detail, enter_presses=result.enter_presses)
+    mailbox.record(**record, state=MessageState(result.outcome), detail=detail, enter_presses=result.enter_presses)
     return {**record, "outcome": result.outcome, "detail": detail, "enterPresses": result.enter_presses}
 
 

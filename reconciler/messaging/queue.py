@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from ..registry import messages
+from ..registry.messages import MessageState
 from ..registry.records import HELD, Phase
 from ..registry.store import Registry
-from ..runtime.base import Live, Runtime
+from ..runtime.base import Observed, Runtime
 from .deliver import deliver
 
 # A freshly started agent needs a moment before it reads input.
@@ -20,25 +22,23 @@ SETTLE_AFTER_START_SECONDS = 2.0
 
 def queue(registry: Registry, *, target: str, project: str | None, body: str, sender: str | None,
           at: float | None = None) -> None:
-    registry.db["messages"].insert({
-        "at": at if at is not None else time.time(), "sender": sender, "target": target, "project": project,
-        "body": body, "outcome": "queued", "detail": None, "enter_presses": 0,
-    })
+    messages.record(registry.conn, target=target, project=project, body=body, sender=sender,
+                    state=MessageState.QUEUED, at=at)
 
 
-def deliver_queued(registry: Registry, runtime: Runtime, observed: Mapping[str, Live], owner: str,
+def deliver_queued(registry: Registry, runtime: Runtime, observed: Mapping[str, Observed], owner: str,
                    now: float | None = None) -> list[tuple[str, str]]:
     """Deliver queued messages whose target's agent is running; returns (target, outcome) pairs."""
     now = time.time() if now is None else now
-    rows = list(registry.db.query("select * from messages where outcome = 'queued' order by id"))
+    rows = messages.queued(registry.conn)
     ready: list[dict] = []
     for row in rows:
         live = observed.get(row["target"])
         record = registry.session(row["target"])
         if record is None or record.phase == Phase.TERMINATED:
             with registry.transaction():
-                registry.db["messages"].update(row["id"], {"outcome": "rejected",
-                                                           "detail": "the target session is gone"})
+                messages.set_state(registry.conn, row["id"], MessageState.REJECTED,
+                                   detail="the target session is gone")
             continue
         settled = record.started_at is not None and now - record.started_at >= SETTLE_AFTER_START_SECONDS
         project = registry.project(record.project)
@@ -49,14 +49,14 @@ def deliver_queued(registry: Registry, runtime: Runtime, observed: Mapping[str, 
     results = []
     for row in ready:
         with registry.transaction():
-            registry.db["messages"].update(row["id"], {"outcome": "delivering"})
+            messages.set_state(registry.conn, row["id"], MessageState.DELIVERING)
         try:
             result = deliver(runtime, row["target"], row["body"])
             outcome, detail, presses = result.outcome, "", result.enter_presses
         except Exception as exc:  # noqa: BLE001 - recorded, never raised into the pass
             outcome, detail, presses = "failed", str(exc), 0
         with registry.transaction():
-            registry.db["messages"].update(row["id"], {"outcome": outcome, "detail": detail,
-                                                       "enter_presses": presses})
+            messages.set_state(registry.conn, row["id"], MessageState(outcome), detail=detail,
+                               enter_presses=presses)
         results.append((row["target"], outcome))
     return results

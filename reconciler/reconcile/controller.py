@@ -26,12 +26,12 @@ from typing import Any
 
 from ..errors import AoError
 from ..manifest.loader import ManifestError, expand_paths, load_paths
-from .service import Ao, PassReport
+from ..registry.sources import Source
+from .service import PassReport, Service
 
 DEFAULT_RESYNC_SECONDS = 2.0
 DEBOUNCE_SECONDS = 0.1
 MAX_DEBOUNCE_SECONDS = 1.0
-QUIET_RESULTS = frozenset({"unchanged"})
 
 
 class ControllerBusy(AoError):
@@ -69,7 +69,7 @@ def _digest(path: str) -> str:
 
 
 class Controller:
-    def __init__(self, ao: Ao, settings: Settings, *, log: Callable[[dict[str, Any]], None],
+    def __init__(self, ao: Service, settings: Settings, *, log: Callable[[dict[str, Any]], None],
                  stop: threading.Event | None = None) -> None:
         self.ao = ao
         self.settings = settings
@@ -130,7 +130,7 @@ class Controller:
     def _log_report(self, report: PassReport) -> None:
         for outcome in report.outcomes:
             action = outcome.action
-            if outcome.summary in QUIET_RESULTS or (action.verb == "wait"):
+            if action.verb == "wait":
                 continue
             self.log({"event": "action", "object": f"session/{action.session_id}", "result": outcome.summary,
                       "reason": (outcome.detail or action.reason).splitlines()[0], "ok": outcome.ok})
@@ -161,8 +161,7 @@ class Controller:
         return observer
 
     def _sources(self) -> dict[str, dict[str, Any]]:
-        rows = self.ao.registry.db.query("select * from sources")
-        return {r["path"]: {**r, "projects": json.loads(r["projects"])} for r in rows}
+        return {path: vars(row) for path, row in self.ao.sources().items()}
 
     def _watched(self, path: str) -> bool:
         return any(Path(path).is_relative_to(folder) for folder in self.settings.watch)
@@ -188,13 +187,10 @@ class Controller:
 
     def _owned_by(self, path: str, names: list[str]) -> list[str]:
         """The projects among `names` whose desired state still comes from `path`."""
-        return [n for n in names if (p := self.ao.registry.project(n)) and not p.deleted and p.source == path]
+        return [n for n in names if (p := self.ao.project(n)) and not p.deleted and p.source == path]
 
     def _record_source(self, path: str, digest: str, projects: list[str], error: str | None) -> None:
-        with self.ao.registry.transaction():
-            self.ao.registry.db["sources"].upsert(
-                {"path": path, "digest": digest, "projects": json.dumps(projects), "error": error,
-                 "applied_at": time.time()}, pk="path")
+        self.ao.record_source(Source(path, digest, projects, error, time.time()))
 
     def _apply_file(self, path: str, digest: str, before: list[str]) -> None:
         try:
@@ -223,8 +219,7 @@ class Controller:
         gone = self._owned_by(path, projects)
         if gone:
             self._delete(gone, f"{path} was deleted")
-        with self.ao.registry.transaction():
-            self.ao.registry.db.execute("delete from sources where path = ?", [path])
+        self.ao.forget_source(path)
 
     def _delete(self, names: list[str], why: str) -> None:
         try:

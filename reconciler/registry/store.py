@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from . import messages
 from .migrations import migrations
 from .records import (
     EventRecord,
@@ -58,6 +59,11 @@ class Registry:
                 # migrated in the meantime.
                 migrations.apply(db)
         return registry
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, for the table owners (`messages`, `sources`) that run plain SQL."""
+        return self.db.conn
 
     def close(self) -> None:
         self.db.close()
@@ -220,15 +226,5 @@ class Registry:
         self, *, project: str | None = None, session: str | None = None, limit: int | None = None
     ) -> list[MessageRecord]:
         """Messages to or from `session` (or of `project`), oldest first."""
-        clauses, params = [], []
-        if project is not None:
-            clauses.append("project = ?")
-            params.append(project)
-        if session is not None:
-            clauses.append("(target = ? or sender = ?)")
-            params += [session, session]
-        where = f"where {' and '.join(clauses)}" if clauses else ""
-        sql = f"select * from messages {where} order by id desc"
-        if limit:
-            sql += f" limit {int(limit)}"
-        return [MessageRecord.from_row(r) for r in reversed(self._rows(sql, params))]
+        return [MessageRecord.from_row(r) for r in messages.recent(self.conn, project=project, session=session,
+                                                                   limit=limit)]

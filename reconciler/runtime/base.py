@@ -1,4 +1,4 @@
-"""The runtime protocol (DESIGN §6) and the values that cross it."""
+"""The runtime protocol (see docs/architecture.md) and the values that cross it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Stamp:
 
 
 @dataclass(frozen=True)
-class Live:
+class Observed:
     """One session as the runtime sees it right now. A live session does not mean a live agent."""
 
     session_id: str
@@ -49,7 +49,7 @@ class Launch:
 class Runtime(Protocol):
     name: str
 
-    def observe(self) -> dict[str, Live]:
+    def observe(self) -> dict[str, Observed]:
         """Every session of this runtime's private server, in one call."""
         ...
 
@@ -69,7 +69,7 @@ class Runtime(Protocol):
         """The last `lines` lines of the session's screen and scrollback."""
         ...
 
-    def probe(self, session_id: str) -> Live | None:
+    def probe(self, session_id: str) -> Observed | None:
         """One session, in one call; None when it does not exist."""
         ...
 

@@ -1,6 +1,6 @@
 """tmux runtime: one private server per data dir, every call through `TmuxRuntime.run`.
 
-Facts this relies on (see tmux-facts.md): `remain-on-exit on` in the server's own config keeps a
+Facts this relies on (docs/tmux-facts.md): `remain-on-exit on` in the server's own config keeps a
 dead agent's pane with its exit status; `list-panes -a -F` observes every session in one call;
 `=name` targets match exactly (plain names are prefix-matched); user options (`@ao-*`) carry
 the ownership stamp and survive `respawn-pane`.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuntimeFailure, RuntimeMissing
-from .base import Launch, Live, Stamp
+from .base import Launch, Observed, Stamp
 
 SEPARATOR = "\x1f"
 TIMEOUT_SECONDS = 15
@@ -71,12 +71,12 @@ def _int(text: str) -> int | None:
     return int(text) if text.strip().lstrip("-").isdigit() else None
 
 
-def _parse(line: str) -> Live:
+def _parse(line: str) -> Observed:
     row = dict(zip(FIELDS, line.split(SEPARATOR), strict=True))
     dead = row["pane_dead"] == "1"
     owner = row["@ao-owner"]
     stamp = Stamp(owner, row["@ao-project"], row["@ao-kind"], row["@ao-worker"], row["@ao-spec"]) if owner else None
-    return Live(
+    return Observed(
         session_id=row["session_name"],
         alive=not dead,
         pid=_int(row["pane_pid"]),
@@ -136,7 +136,7 @@ class TmuxRuntime:
 
     # ------------------------------------------------------------ observe
 
-    def observe(self) -> dict[str, Live]:
+    def observe(self) -> dict[str, Observed]:
         sessions = self._list_panes()
         if any(not s.alive and s.exit_status is None and s.exit_signal is None for s in sessions.values()):
             # tmux 3.3a sometimes misses the SIGCHLD of an agent that exits while a client command
@@ -146,19 +146,19 @@ class TmuxRuntime:
             sessions = self._list_panes()
         return sessions
 
-    def _list_panes(self) -> dict[str, Live]:
+    def _list_panes(self) -> dict[str, Observed]:
         result = self.run("list-panes", "-a", "-F", FORMAT, check=False)
         if result.returncode != 0:
             if _NO_SERVER.search(result.stderr):
                 return {}  # no server yet: truly no sessions
             raise RuntimeFailure(f"cannot observe tmux sessions: {result.stderr}")
-        sessions: dict[str, Live] = {}
+        sessions: dict[str, Observed] = {}
         for line in result.stdout.splitlines():
             live = _parse(line)
             sessions.setdefault(live.session_id, live)  # a user split the window: the first pane is the agent's
         return sessions
 
-    def probe(self, session_id: str) -> Live | None:
+    def probe(self, session_id: str) -> Observed | None:
         """One session, in one call: None when there is no such session."""
         result = self.run("display-message", "-p", "-t", exact(session_id), FORMAT, check=False)
         if result.returncode != 0:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuntimeFailure, RuntimeMissing
-from .base import Launch, Live, Stamp
+from .base import Launch, Observed, Stamp
 
 MIN_VERSION = (0, 44, 2)  # --pane-id on paste/send-keys/dump-screen, sessions without clients
 TIMEOUT_SECONDS = 15
@@ -145,13 +145,13 @@ class ZellijRuntime:
 
     # ------------------------------------------------------------ observe
 
-    def observe(self) -> dict[str, Live]:
+    def observe(self) -> dict[str, Observed]:
         result = self.run("list-sessions", "--no-formatting", check=False)
         if result.returncode != 0:
             if _NO_SESSIONS.search(result.stdout + result.stderr):
                 return {}
             raise RuntimeFailure(f"cannot observe zellij sessions: {result.stderr or result.stdout.strip()}")
-        sessions: dict[str, Live] = {}
+        sessions: dict[str, Observed] = {}
         for line in result.stdout.splitlines():
             if not line.strip():
                 continue
@@ -160,7 +160,7 @@ class ZellijRuntime:
             sessions[live.session_id] = live
         return sessions
 
-    def _live(self, name: str, *, exited: bool) -> Live:
+    def _live(self, name: str, *, exited: bool) -> Observed:
         state = self._state(name)
         try:
             meta = json.loads(self._read(Path(f"{state}.json")) or "null")
@@ -174,13 +174,13 @@ class ZellijRuntime:
             code = int(status)
             dead_at = Path(f"{state}.status").stat().st_mtime
             signal = code - 128 if code > 128 else None
-            return Live(session_id, False, pid, None if signal else code, signal, dead_at, stamp, self.name)
+            return Observed(session_id, False, pid, None if signal else code, signal, dead_at, stamp, self.name)
         if exited:
-            return Live(session_id, False, pid, None, None, None, stamp, self.name)
+            return Observed(session_id, False, pid, None, None, None, stamp, self.name)
         alive = pid is None or _pid_alive(pid)  # no pid file yet: the launcher is starting
-        return Live(session_id, alive, pid, None, None, None, stamp, self.name)
+        return Observed(session_id, alive, pid, None, None, None, stamp, self.name)
 
-    def probe(self, session_id: str) -> Live | None:
+    def probe(self, session_id: str) -> Observed | None:
         return self.observe().get(session_id)
 
     # ------------------------------------------------------------ lifecycle

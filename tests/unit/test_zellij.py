@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import reconciler.runtime.zellij as zellij_module
 from reconciler.errors import RuntimeFailure, RuntimeMissing
-from reconciler.runtime.base import Launch, Live, Stamp
+from reconciler.runtime.base import Launch, Observed, Stamp
 from reconciler.runtime.zellij import (
     LAUNCHER,
     Result,
@@ -565,7 +565,7 @@ def test_launcher_records_the_agents_own_pid_and_exit_status(tmp_path: Path, zj:
     fake.replies["list-sessions"] = listing("shop-1 [Created 2s ago] ")
     status_mtime = state_file(zj, "shop-1", ".status").stat().st_mtime
     assert zj.observe() == {
-        "shop-1": Live("shop-1", alive=False, pid=int(agent_pid), exit_status=3, exit_signal=None,
+        "shop-1": Observed("shop-1", alive=False, pid=int(agent_pid), exit_status=3, exit_signal=None,
                        dead_at=status_mtime, stamp=STAMP, runtime="zellij"),
     }
 
