@@ -1,4 +1,4 @@
-"""Pydantic models of the `ao/v1` manifest (DESIGN §3). The JSON Schema is generated from them."""
+"""Pydantic models of the `ao/v1` manifest. The JSON Schema is generated from them."""
 
 from __future__ import annotations
 

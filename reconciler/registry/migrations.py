@@ -36,7 +36,7 @@ def m001_initial(db: Database) -> None:
         {
             "project": str,
             "name": str,
-            "owner": str,  # "manifest", "spawn" or "api": who may prune it (DESIGN §5)
+            "owner": str,  # "manifest", "spawn" or "api": who may prune it
             "spec": str,
             "position": int,
             "created_at": float,

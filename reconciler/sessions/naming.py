@@ -1,4 +1,4 @@
-"""Session identity (DESIGN §4): `{prefix}-orchestrator` and `{prefix}-{n}`."""
+"""Session identity: `{prefix}-orchestrator` and `{prefix}-{n}`."""
 
 from __future__ import annotations
 
