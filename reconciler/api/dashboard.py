@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..reconcile.service import Service
+from ..registry.records import HELD, MANIFEST_OWNER, Kind
 from ..views import age, project_view, session_view
 from . import auth
+from .deps import ServiceDep
 
 OUTPUT_LINES = 6
 STYLE = """
@@ -97,14 +98,14 @@ def session_rows(ao: Service, project: str) -> str:
         view = session_view(record, live.get(record.id))
         sid = html.escape(record.id)
         try:
-            output = ao.runtime.capture(record.id, OUTPUT_LINES) if record.id in live else ""
+            output = ao.capture(record.id, OUTPUT_LINES) if record.id in live else ""
         except Exception:  # noqa: BLE001 - a vanished session just shows no output
             output = ""
-        held = record.phase in ("Suspended", "Stopped")
+        held = record.phase in HELD
         buttons = [f"<button data-action='relaunch' data-id='{sid}'>Relaunch</button>",
                    f"<button data-action='{'resume' if held else 'suspend'}' data-id='{sid}'>"
                    f"{'Resume' if held else 'Suspend'}</button>"]
-        if record.kind == "worker" and owners.get(record.worker or "") != "manifest":
+        if record.kind == Kind.WORKER and owners.get(record.worker or "") != MANIFEST_OWNER:
             buttons.append(f"<button data-action='delete' data-id='{sid}'>Delete</button>")
         rows.append(
             f"<tr data-session='{sid}'><td><b>{sid}</b><br><span class='muted'>{html.escape(view['name'])}</span></td>"
@@ -121,7 +122,7 @@ def session_rows(ao: Service, project: str) -> str:
     return "".join(rows) or "<tr><td colspan='9' class='muted'>No sessions.</td></tr>"
 
 
-def register(app: FastAPI, new_ao: Callable[[], Service], token: str) -> None:
+def register(app: FastAPI, token: str) -> None:
     @app.get("/login", include_in_schema=False)
     def login(request: Request) -> Response:
         """Exchange the one-time code printed by `ao serve` for the token cookie."""
@@ -132,8 +133,7 @@ def register(app: FastAPI, new_ao: Callable[[], Service], token: str) -> None:
         return response
 
     @app.get("/", include_in_schema=False)
-    def index() -> HTMLResponse:
-        ao = new_ao()
+    def index(ao: ServiceDep) -> HTMLResponse:
         live = ao.observe()
         rows = []
         for record in ao.projects():
@@ -148,8 +148,7 @@ def register(app: FastAPI, new_ao: Callable[[], Service], token: str) -> None:
         return _page("ao", f"<h1>ao</h1><div class='muted'>projects</div>{table}", after=_last_event(ao))
 
     @app.get("/projects/{name}", include_in_schema=False)
-    def project_page(name: str) -> HTMLResponse:
-        ao = new_ao()
+    def project_page(name: str, ao: ServiceDep) -> HTMLResponse:
         record = ao.project(name)
         if record is None or record.deleted:
             return HTMLResponse(f"<p>No project {html.escape(name)}. <a href='/'>All projects</a></p>", status_code=404)
@@ -163,8 +162,8 @@ def register(app: FastAPI, new_ao: Callable[[], Service], token: str) -> None:
         return _page(f"ao: {name}", head + table, project=name, after=_last_event(ao))
 
     @app.get("/ui/projects/{name}/sessions", include_in_schema=False)
-    def fragment(name: str) -> HTMLResponse:
-        return HTMLResponse(session_rows(new_ao(), name))
+    def fragment(name: str, ao: ServiceDep) -> HTMLResponse:
+        return HTMLResponse(session_rows(ao, name))
 
 
 def _last_event(ao: Service) -> int:

@@ -10,9 +10,7 @@ import typer
 from ..errors import AoError, NotFound
 from ..reconcile.service import Service
 from ..registry.records import SessionRecord
-from .common import examples, service
-
-SessionArg = Annotated[str, typer.Argument(help="Session ID, e.g. shop-1 or shop-orchestrator.")]
+from .common import SessionArg, examples, service
 
 
 class SessionGone(AoError):

@@ -81,6 +81,10 @@ class Service:
     def observe(self) -> dict[str, Observed]:
         return self.runtime.observe()
 
+    def capture(self, session_id: str, lines: int) -> str:
+        """The last `lines` lines of a session's screen (a dead agent's pane too)."""
+        return self.runtime.capture(session_id, lines)
+
     # ------------------------------------------------------------ the pass, apply, delete
 
     def reconcile(self, scope: Iterable[str] | None = None, *, dry_run: bool = False) -> PassReport:
