@@ -13,7 +13,13 @@ from typing import Any
 from .reconcile.execute import PAST_TENSE
 from .reconcile.reconcile_pass import PassReport
 from .reconcile.status import project_status
-from .registry.records import EventRecord, MessageRecord, ProjectRecord, SessionRecord
+from .registry.records import (
+    EventRecord,
+    MessageRecord,
+    Phase,
+    ProjectRecord,
+    SessionRecord,
+)
 from .runtime.base import Observed
 from .wording import duration
 
@@ -53,7 +59,7 @@ def session_rows(report: PassReport) -> list[dict[str, Any]]:
 def agent_state(record: SessionRecord, live: Observed | None) -> str:
     """What the runtime says about the agent right now, independent of the registry's phase."""
     if live is None:
-        return "none" if record.phase in ("Terminated", "Succeeded", "Failed", "Pending") else "missing"
+        return "none" if record.phase in (Phase.TERMINATED, Phase.SUCCEEDED, Phase.FAILED, Phase.PENDING) else "missing"
     if live.alive:
         return "running"
     if live.exit_signal:
@@ -90,7 +96,7 @@ def session_view(record: SessionRecord, live: Observed | None) -> dict[str, Any]
 
 
 def project_view(record: ProjectRecord, sessions: list[SessionRecord], observed: Mapping[str, Observed]) -> dict[str, Any]:
-    running = sum(1 for s in sessions if s.phase == "Running")
+    running = sum(1 for s in sessions if s.phase == Phase.RUNNING)
     status = project_status(record, sessions, observed)
     return {
         "name": record.name,

@@ -11,6 +11,7 @@ import typer
 from ..errors import AoError, NotFound
 from ..reconcile.service import Service
 from ..reconcile.status import conditions
+from ..registry.records import Phase
 from ..sessions.agents import describe_argv
 from ..views import event_view, message_view, project_view, session_view
 from .common import examples, service
@@ -41,7 +42,7 @@ def _watch_sessions(ao: Service, project: str | None, all_: bool, output: Format
         for record in ao.sessions(project, include_terminated=True):
             view = session_view(record, live.get(record.id))
             key = (view["phase"], view["agent"], view["restarts"], view["reason"])
-            if shown.get(record.id) == key or (first and not all_ and record.phase == "Terminated"):
+            if shown.get(record.id) == key or (first and not all_ and record.phase == Phase.TERMINATED):
                 continue
             shown[record.id] = key
             if output == Format.json:

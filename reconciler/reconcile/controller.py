@@ -12,14 +12,12 @@ taken over by the next one). Stopping the controller never stops sessions.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from typing import Any
 from ..errors import AoError
 from ..manifest.loader import ManifestError, expand_paths, load_paths
 from ..registry.sources import Source
+from .lock import file_lock, started_by_me
 from .service import PassReport, Service
 
 DEFAULT_RESYNC_SECONDS = 2.0
@@ -45,23 +44,14 @@ class Settings:
     debounce: float = DEBOUNCE_SECONDS  # quiet time after a file event before acting
 
 
-@contextmanager
-def lease(path: Path) -> Iterator[None]:
+def lease(path: Path) -> AbstractContextManager[None]:
     """Hold the data dir's controller lease, or refuse naming the holder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            raise ControllerBusy(f"another ao controller holds {path} ({holder})",
-                                 hint="stop it first; only one controller runs per data dir") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%dT%H:%M:%S')}".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+
+    def busy(holder: str | None) -> AoError:
+        return ControllerBusy(f"another ao controller holds {path} ({holder or 'unknown'})",
+                              hint="stop it first; only one controller runs per data dir")
+
+    return file_lock(path, holder=started_by_me(), timeout=0, busy=busy)
 
 
 def _digest(path: str) -> str:
@@ -77,7 +67,6 @@ class Controller:
         self.stop = stop or threading.Event()
         self.wake = threading.Event()
         self._file_event = threading.Event()
-        self.passes = 0
 
     # ------------------------------------------------------------ the loop
 
@@ -124,7 +113,6 @@ class Controller:
         except AoError as exc:
             self.log({"event": "error", "message": f"pass failed: {exc}"})
             return
-        self.passes += 1
         self._log_report(report)
 
     def _log_report(self, report: PassReport) -> None:

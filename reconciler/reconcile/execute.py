@@ -56,8 +56,8 @@ class Outcome:
 
 
 @dataclass
-class _Result:
-    """What one action's runtime step produced, before it is written down."""
+class Effect:
+    """What one action's runtime step produced (row changes, an event), before it is written down."""
 
     changes: dict[str, Any] = field(default_factory=dict)
     event: tuple[str, str, bool] | None = None  # (reason, message, warning)
@@ -110,7 +110,7 @@ class Executor:
         # Reaps first (they free names), then launches; each group runs concurrently.
         reaps = [a for a in work if a.verb == Verb.REAP]
         others = [a for a in work if a.verb != Verb.REAP]
-        results: dict[int, _Result] = {}
+        results: dict[int, Effect] = {}
         for group in (reaps, others):
             with ThreadPoolExecutor(max_workers=max(1, self.parallel)) as pool:
                 for action, result in zip(group, pool.map(lambda a: self._act(a, teams), group), strict=True):
@@ -192,7 +192,7 @@ class Executor:
 
     # ------------------------------------------------------------ 2. act
 
-    def _launch(self, action: Action, teams: dict[str, Team], *, resume: bool) -> _Result:
+    def _launch(self, action: Action, teams: dict[str, Team], *, resume: bool) -> Effect:
         desired = action.desired
         assert desired is not None
         try:
@@ -211,30 +211,30 @@ class Executor:
         changes = _running(prepared, pid, self.clock())
         # The row always describes what runs now, whatever the verb that started it.
         changes.update(spec=dict(desired.spec), spec_hash=desired.spec_hash, restart_policy=desired.restart_policy)
-        return _Result(changes=changes)
+        return Effect(changes=changes)
 
-    def _launch_failed(self, action: Action, reason: str, message: str) -> _Result:
+    def _launch_failed(self, action: Action, reason: str, message: str) -> Effect:
         retry = action.launch_retry
         assert retry is not None, "the planner sets launch_retry on every launching action"
-        return _Result(
+        return Effect(
             changes={"phase": Phase.FAILED, "reason": reason, "message": message, "pid": None,
                      "next_retry_at": retry.at, "backoff_step": retry.step},
             event=(reason, f"cannot start {action.session_id}: {message}", True),
             outcome="failed", ok=False, detail=message,
         )
 
-    def _act(self, action: Action, teams: dict[str, Team]) -> _Result:
+    def _act(self, action: Action, teams: dict[str, Team]) -> Effect:
         handler = self._handlers[action.verb]
         return handler(self, action, teams)
 
-    def _create(self, action: Action, teams: dict[str, Team]) -> _Result:
+    def _create(self, action: Action, teams: dict[str, Team]) -> Effect:
         result = self._launch(action, teams, resume=False)
         if result.ok:
             result.event = ("Created", f"started {action.session_id}: {action.reason}", False)
             result.outcome = "created"
         return result
 
-    def _recreate(self, action: Action, teams: dict[str, Team]) -> _Result:
+    def _recreate(self, action: Action, teams: dict[str, Team]) -> Effect:
         result = self._launch(action, teams, resume=False)
         if result.ok:
             result.changes.update(backoff_step=0, quick_failures=0)
@@ -242,7 +242,7 @@ class Executor:
             result.outcome = "recreated"
         return result
 
-    def _relaunch(self, action: Action, teams: dict[str, Team]) -> _Result:
+    def _relaunch(self, action: Action, teams: dict[str, Team]) -> Effect:
         output = _last_lines(self.runtime, action) if action.live and not action.live.alive else ""
         result = self._launch(action, teams, resume=_can_resume(action))
         if result.ok:
@@ -256,11 +256,11 @@ class Executor:
             result.outcome = "relaunched"
         return result
 
-    def _backoff(self, action: Action, teams: dict[str, Team]) -> _Result:
+    def _backoff(self, action: Action, teams: dict[str, Team]) -> Effect:
         output = _last_lines(self.runtime, action)
         crash_loop = action.phase == Phase.CRASH_LOOP
         reason = "CrashLoopBackOff" if crash_loop else "BackOff"
-        return _Result(
+        return Effect(
             changes={"phase": action.phase, "reason": reason, "message": action.reason,
                      "next_retry_at": action.retry_at, "backoff_step": action.backoff_step,
                      "quick_failures": action.quick_failures, **_exit_fields(action)},
@@ -268,10 +268,10 @@ class Executor:
             outcome="crash-looping" if crash_loop else "backing off", detail=action.reason,
         )
 
-    def _exited(self, action: Action, teams: dict[str, Team]) -> _Result:
+    def _exited(self, action: Action, teams: dict[str, Team]) -> Effect:
         output = _last_lines(self.runtime, action)
         succeeded = action.phase == Phase.SUCCEEDED
-        return _Result(
+        return Effect(
             changes={"phase": action.phase, "reason": "Completed" if succeeded else "Error",
                      "message": action.reason, "next_retry_at": None, **_exit_fields(action)},
             event=("Completed" if succeeded else "Failed",
@@ -279,7 +279,7 @@ class Executor:
             outcome="succeeded" if succeeded else "failed",
         )
 
-    def _adopt(self, action: Action, teams: dict[str, Team]) -> _Result:
+    def _adopt(self, action: Action, teams: dict[str, Team]) -> Effect:
         live = action.live
         changes = {"phase": Phase.RUNNING, "reason": "Adopted", "message": action.reason,
                    "pid": live.pid if live else None, "next_retry_at": None}
@@ -287,33 +287,33 @@ class Executor:
             changes.update(spec=dict(action.desired.spec), spec_hash=action.desired.spec_hash)
         if action.record is None or action.record.started_at is None:
             changes["started_at"] = self.clock()
-        return _Result(changes=changes, event=("Adopted", f"{action.session_id}: {action.reason}", False),
+        return Effect(changes=changes, event=("Adopted", f"{action.session_id}: {action.reason}", False),
                        outcome="adopted")
 
-    def _reap(self, action: Action, teams: dict[str, Team]) -> _Result:
+    def _reap(self, action: Action, teams: dict[str, Team]) -> Effect:
         sid = action.session_id
         try:
             if action.live is not None:
                 self.runtime.kill(sid)
             workspace = _release_workspace(action.record)
         except (AoError, SessionProblem) as exc:
-            return _Result(event=("ReapFailed", f"cannot stop {sid}: {exc}", True), outcome="failed",
+            return Effect(event=("ReapFailed", f"cannot stop {sid}: {exc}", True), outcome="failed",
                            ok=False, detail=str(exc))
         changes = {"phase": Phase.TERMINATED, "reason": "Reaped", "message": action.reason,
                    "pid": None, "next_retry_at": None, "terminated_at": self.clock()}
         message = f"stopped {sid}: {action.reason}" + (f"; {workspace.detail}" if workspace else "")
         preserved = workspace is not None and workspace.outcome == "preserved"
-        return _Result(changes=changes if action.record else {}, event=("Reaped", message, preserved),
+        return Effect(changes=changes if action.record else {}, event=("Reaped", message, preserved),
                        outcome="reaped", detail=f"{action.reason}; {workspace.detail}" if preserved else "")
 
-    def _blocked(self, action: Action, teams: dict[str, Team]) -> _Result:
+    def _blocked(self, action: Action, teams: dict[str, Team]) -> Effect:
         reason = action.block or BlockReason.NAME_TAKEN
-        return _Result(changes={"phase": Phase.PENDING, "reason": str(reason), "message": action.reason},
+        return Effect(changes={"phase": Phase.PENDING, "reason": str(reason), "message": action.reason},
                        event=(str(reason), action.reason, True), outcome="blocked", ok=False,
                        detail=action.reason)
 
     # One handler per verb that does something (WAIT never reaches the act step).
-    _handlers: ClassVar[dict[Verb, Callable[[Executor, Action, dict[str, Team]], _Result]]] = {
+    _handlers: ClassVar[dict[Verb, Callable[[Executor, Action, dict[str, Team]], Effect]]] = {
         Verb.CREATE: _create,
         Verb.RECREATE: _recreate,
         Verb.RELAUNCH: _relaunch,
@@ -326,7 +326,7 @@ class Executor:
 
     # ------------------------------------------------------------ 3. results
 
-    def _write_result(self, action: Action, result: _Result, now: float) -> None:
+    def _write_result(self, action: Action, result: Effect, now: float) -> None:
         changes = dict(result.changes)
         has_row = action.record is not None or action.verb in (Verb.CREATE, Verb.ADOPT, Verb.BLOCKED)
         if changes and has_row:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import SessionProblem
 from ..paths import DataDir
+from ..registry.records import Kind
 from ..runtime.base import Launch, Stamp
 from ..sessions.agents import Arg, agent_args, expand
 from ..sessions.env import session_env
@@ -56,7 +57,7 @@ def prepare(
         default_branch=desired.default_branch,
         issue=spec.get("issue"),
         task=spec.get("prompt"),
-        orchestrator_id=team.orchestrator_id if desired.kind == "worker" else None,
+        orchestrator_id=team.orchestrator_id if desired.kind == Kind.WORKER else None,
         rules=spec.get("rules"),
         workers=team.workers,
     )
@@ -85,7 +86,7 @@ def prepare(
 
 
 def default_branch_name(kind: str, session_id: str) -> str:
-    return f"orchestrator/{session_id}" if kind == "orchestrator" else f"ao/{session_id}"
+    return f"orchestrator/{session_id}" if kind == Kind.ORCHESTRATOR else f"ao/{session_id}"
 
 
 def _workspace(desired: DesiredSession, session_id: str, data_dir: DataDir) -> tuple[Path, str | None]:

@@ -63,7 +63,7 @@ class Action:
     session_id: str
     project: str
     reason: str
-    kind: str = Kind.WORKER
+    kind: Kind = Kind.WORKER
     worker: str | None = None
     number: int | None = None
     desired: DesiredSession | None = None
@@ -252,6 +252,15 @@ def _leave_alone(p: _Plan, project: DesiredProject) -> None:
                      if live.stamp and live.stamp.project == project.name)
 
 
+def _forced_relaunches(p: _Plan, project: DesiredProject) -> None:
+    """Rule: in a project left alone, a session a user asked to relaunch is relaunched all the same."""
+    for record in p.world.records:
+        if record.project == project.name and p.world.forced.get(record.id) == Force.RELAUNCH:
+            desired = next((d for d in project.sessions if d.kind == record.kind and d.worker == record.worker), None)
+            if desired is not None:
+                p.converge(desired, record.id, record, record.number)
+
+
 def _orchestrator(p: _Plan, project: DesiredProject) -> None:
     """Rule: the project's one orchestrator, replaced when another project held its ID, left alone when held."""
     if project.orchestrator is None:
@@ -365,6 +374,8 @@ def plan(world: World) -> list[Action]:
     for project in world.desired:
         if not p.in_scope(project.name) or project.suspended:
             _leave_alone(p, project)
+            if p.in_scope(project.name):
+                _forced_relaunches(p, project)
             continue
         _orchestrator(p, project)
         _workers(p, project)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ..polling import poll
 from . import messages
 from .migrations import migrations
 from .records import (
@@ -30,15 +31,20 @@ def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
     # Switching a new database to WAL needs a lock that SQLite does not wait for (no busy
     # handler), so two processes opening a fresh data dir at once retry here.
-    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-    while True:
+    failures: list[sqlite3.OperationalError] = []
+
+    def wal() -> bool | None:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            break
+            return True
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            if "locked" not in str(exc):
                 raise
-            time.sleep(0.01)
+            failures.append(exc)
+            return None
+
+    if not poll(wal, timeout=BUSY_TIMEOUT_SECONDS, interval=0.01):
+        raise failures[-1]
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
 

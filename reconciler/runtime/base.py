@@ -35,6 +35,15 @@ class Observed:
 
 
 @dataclass(frozen=True)
+class CommandResult:
+    """What one multiplexer command returned."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
 class Launch:
     """Everything needed to start an agent: argv (never a shell string), cwd, env, stamp."""
 

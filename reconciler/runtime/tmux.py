@@ -12,11 +12,10 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuntimeFailure, RuntimeMissing
-from .base import Launch, Observed, Stamp
+from .base import CommandResult, Launch, Observed, Stamp
 
 SEPARATOR = "\x1f"
 TIMEOUT_SECONDS = 15
@@ -48,23 +47,11 @@ _PRIVATE_ENV = re.compile(r"^(AO_|TMUX$|TMUX_PANE$)")
 INSTALL_HINT = "install it with `apt-get install tmux` (Debian/Ubuntu) or `brew install tmux` (macOS)"
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 def tmux_binary() -> str:
     found = shutil.which("tmux")
     if not found:
         raise RuntimeMissing("tmux is not installed", hint=INSTALL_HINT)
     return found
-
-
-def tmux_version(binary: str | None = None) -> str:
-    out = subprocess.run([binary or tmux_binary(), "-V"], capture_output=True, text=True, check=False)
-    return out.stdout.strip().removeprefix("tmux ")
 
 
 def _int(text: str) -> int | None:
@@ -117,7 +104,7 @@ class TmuxRuntime:
         self.config.write_text(CONFIG)
         self.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def run(self, *args: str, input: str | None = None, check: bool = True, path: str | None = None) -> Result:
+    def run(self, *args: str, input: str | None = None, check: bool = True, path: str | None = None) -> CommandResult:
         """Run one tmux command (or `;`-joined sequence) against ao's private server."""
         argv = [self.binary, "-S", str(self.socket), "-f", str(self.config), *args]
         # tmux gives a new pane the PATH of the client that asked for it, whatever `-e PATH=` says.
@@ -129,7 +116,7 @@ class TmuxRuntime:
             )
         except subprocess.TimeoutExpired as exc:
             raise RuntimeFailure(f"tmux {args[0]} did not answer within {TIMEOUT_SECONDS}s") from exc
-        result = Result(proc.returncode, proc.stdout, proc.stderr.strip())
+        result = CommandResult(proc.returncode, proc.stdout, proc.stderr.strip())
         if check and result.returncode != 0:
             raise RuntimeFailure(f"tmux {args[0]} failed: {result.stderr or f'exit {result.returncode}'}")
         return result
@@ -241,9 +228,6 @@ class TmuxRuntime:
 
     def attach_argv(self, session_id: str) -> list[str]:
         return [self.binary, "-S", str(self.socket), "attach-session", "-t", f"={session_id}"]
-
-    def server_running(self) -> bool:
-        return self.run("list-sessions", check=False).returncode == 0
 
     def kill_server(self) -> None:
         self.run("kill-server", check=False)

@@ -21,11 +21,10 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuntimeFailure, RuntimeMissing
-from .base import Launch, Observed, Stamp
+from .base import CommandResult, Launch, Observed, Stamp
 
 MIN_VERSION = (0, 44, 2)  # --pane-id on paste/send-keys/dump-screen, sessions without clients
 TIMEOUT_SECONDS = 15
@@ -41,23 +40,16 @@ LAUNCHER = (
 _NO_SESSIONS = re.compile(r"no active zellij sessions", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
+Runner = Callable[[Sequence[str], dict[str, str], str | None], CommandResult]
 
 
-Runner = Callable[[Sequence[str], dict[str, str], str | None], Result]
-
-
-def _subprocess_runner(argv: Sequence[str], env: dict[str, str], input: str | None) -> Result:
+def _subprocess_runner(argv: Sequence[str], env: dict[str, str], input: str | None) -> CommandResult:
     try:
         proc = subprocess.run(list(argv), input=input, capture_output=True, text=True, errors="backslashreplace",
                               env=env, timeout=TIMEOUT_SECONDS, check=False)
     except subprocess.TimeoutExpired as exc:
         raise RuntimeFailure(f"zellij {argv[1] if len(argv) > 1 else ''} did not answer within {TIMEOUT_SECONDS}s") from exc
-    return Result(proc.returncode, proc.stdout, proc.stderr.strip())
+    return CommandResult(proc.returncode, proc.stdout, proc.stderr.strip())
 
 
 def zellij_version(binary: str) -> tuple[int, ...] | None:
@@ -114,7 +106,7 @@ class ZellijRuntime:
             self._binary = found
         return self._binary
 
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> Result:
+    def run(self, *args: str, input: str | None = None, check: bool = True) -> CommandResult:
         self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         result = self._runner([self.binary, *args], self._env, input)
         if check and result.returncode != 0:
@@ -140,7 +132,7 @@ class ZellijRuntime:
         except OSError:
             return None
 
-    def _action(self, session_id: str, *args: str) -> Result:
+    def _action(self, session_id: str, *args: str) -> CommandResult:
         return self.run("--session", self.session_name(session_id), "action", *args)
 
     # ------------------------------------------------------------ observe
