@@ -101,6 +101,7 @@ def m001_initial(db: Database) -> None:
 
 @migrations()
 def m002_messages(db: Database) -> None:
+    # Every read and write of this table is in registry/messages.py (plain SQL, shared by `ao send`).
     db["messages"].create(
         {
             "id": int,
