@@ -24,7 +24,7 @@ from common import kill_server, tmux_version_or_exit
 
 from reconciler.manifest.loader import load_text
 from reconciler.paths import DataDir
-from reconciler.reconcile.service import Ao
+from reconciler.reconcile.service import Service
 
 AGENT = ["sleep", "1000000"]
 
@@ -56,7 +56,7 @@ def measure(n: int, repeat: int) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix="ao-bench-", dir="/tmp"))
     try:
         data_dir = DataDir.resolve(root / "d").ensure()
-        ao = Ao(data_dir)
+        ao = Service(data_dir)
         (loaded, issues) = load_text(manifest(n, root), str(root / "bench.yaml"), root)
         assert not issues, issues
         start = time.perf_counter()

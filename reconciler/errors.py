@@ -1,6 +1,6 @@
 """One error base for everything ao reports to a user.
 
-Each error carries the exit code the CLI uses (DESIGN §9: 1 = the operation failed,
+Each error carries the exit code the CLI uses (1 = the operation failed,
 2 = usage or validation error) and a message that says what is wrong and what to do.
 """
 

@@ -16,23 +16,11 @@ import time
 import traceback
 from pathlib import Path
 
+from ..registry import messages
 from . import store
 from .signals import parse
 
 BUSY_TIMEOUT_SECONDS = 5.0
-
-
-def mark_submitted(conn: sqlite3.Connection, session: str, prompt: str, now: float) -> None:
-    """The agent took `prompt` as a user prompt: the message ao typed is proven submitted."""
-    wanted = " ".join(prompt.split())
-    rows = conn.execute(
-        "select id, body from messages where target = ? and outcome in ('delivering', 'delivered', 'unconfirmed') "
-        "order by id desc limit 20", [session]).fetchall()
-    for message_id, body in rows:
-        if " ".join(body.split()) == wanted:
-            conn.execute("update messages set outcome = 'submitted', detail = 'the agent took it as a prompt', "
-                         "submitted_at = ? where id = ?", [now, message_id])
-            return
 
 
 def handle(agent: str, payload: dict, *, session: str, db_path: Path, now: float) -> None:
@@ -44,7 +32,7 @@ def handle(agent: str, payload: dict, *, session: str, db_path: Path, now: float
                 return  # not one of this registry's sessions
             store.record_signal(conn, session, signal.reading, signal.conversation, now)
             if signal.prompt:
-                mark_submitted(conn, session, signal.prompt, now)
+                messages.mark_submitted(conn, session, signal.prompt, now)
     finally:
         conn.close()
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..runtime.base import Live, Runtime
+from ..runtime.base import Observed, Runtime
 from . import store
 from .decide import SIGNAL_LEAD_SECONDS, decide
 from .model import Activity, Reading
@@ -44,7 +44,7 @@ def preset_of(spec: Mapping[str, Any] | None) -> str | None:
     return agent.get("preset") or DEFAULT_PRESET
 
 
-def _needs_screen(row: store.ActivityRow | None, live: Live, now: float) -> bool:
+def _needs_screen(row: store.ActivityRow | None, live: Observed, now: float) -> bool:
     if row is None or row.current.activity in _SETTLING or live.active_at is None:
         return True
     if live.active_at >= row.observed_at - 1.0:  # window_activity has whole-second resolution
@@ -53,7 +53,7 @@ def _needs_screen(row: store.ActivityRow | None, live: Live, now: float) -> bool
 
 
 def observe_activity(conn: sqlite3.Connection, runtime: Runtime, watched: Iterable[Watched],
-                     observed: Mapping[str, Live], owner: str, now: float) -> dict[str, Reading]:
+                     observed: Mapping[str, Observed], owner: str, now: float) -> dict[str, Reading]:
     """Record the activity of every watched session that has a live, owned pane; returns what changed."""
     rows = store.load_all(conn)
     present = [(w, observed[w.session_id]) for w in watched

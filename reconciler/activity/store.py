@@ -2,7 +2,7 @@
 
 Plain sqlite3, no sqlite-utils: the hook entry point and `ao send` run this on every agent event
 and every message. Callers hold the write transaction (`immediate`, or `Registry.transaction`).
-The table is created by migration m004_activity in registry/migrations.py.
+The table is created by migration m004_activity in registry/migrations.py (ACTIVITY_TABLE).
 """
 
 from __future__ import annotations
@@ -17,21 +17,6 @@ from .model import Activity, Reading
 WAITING_EVENT = "Waiting"
 ANSWERED_EVENT = "NoLongerWaiting"
 
-CREATE_SQL = """
-create table if not exists activity (
-    session text primary key,
-    activity text not null,
-    reason text not null default '',
-    source text not null default '',
-    since real not null,
-    observed_at real not null,
-    signal_activity text,
-    signal_reason text,
-    signal_at real,
-    conversation text,
-    waiting_notified integer not null default 0
-)
-"""
 
 
 @dataclass(frozen=True)

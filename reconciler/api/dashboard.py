@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..cli.output import age
-from ..cli.views import project_view, session_view
-from ..reconcile.service import Ao
+from ..reconcile.service import Service
+from ..registry.records import HELD, MANIFEST_OWNER, Kind
+from ..views import age, project_view, session_view
 from . import auth
+from .deps import ServiceDep
 
 OUTPUT_LINES = 6
 STYLE = """
@@ -87,25 +87,25 @@ def _badge(value: Any) -> str:
     return f"<span class='badge {text.split()[0] if text else ''}'>{text}</span>"
 
 
-def session_rows(ao: Ao, project: str) -> str:
+def session_rows(ao: Service, project: str) -> str:
     """The <tbody> of a project's page: orchestrator first, then workers."""
     live = ao.observe()
     records = ao.sessions(project)
-    owners = {w.name: w.owner for w in ao.registry.workers(project)}
+    owners = {w.name: w.owner for w in ao.workers(project)}
     rows = []
     now = time.time()
     for record in records:
         view = session_view(record, live.get(record.id))
         sid = html.escape(record.id)
         try:
-            output = ao.runtime.capture(record.id, OUTPUT_LINES) if record.id in live else ""
+            output = ao.capture(record.id, OUTPUT_LINES) if record.id in live else ""
         except Exception:  # noqa: BLE001 - a vanished session just shows no output
             output = ""
-        held = record.phase in ("Suspended", "Stopped")
+        held = record.phase in HELD
         buttons = [f"<button data-action='relaunch' data-id='{sid}'>Relaunch</button>",
                    f"<button data-action='{'resume' if held else 'suspend'}' data-id='{sid}'>"
                    f"{'Resume' if held else 'Suspend'}</button>"]
-        if record.kind == "worker" and owners.get(record.worker or "") != "manifest":
+        if record.kind == Kind.WORKER and owners.get(record.worker or "") != MANIFEST_OWNER:
             buttons.append(f"<button data-action='delete' data-id='{sid}'>Delete</button>")
         rows.append(
             f"<tr data-session='{sid}'><td><b>{sid}</b><br><span class='muted'>{html.escape(view['name'])}</span></td>"
@@ -122,7 +122,7 @@ def session_rows(ao: Ao, project: str) -> str:
     return "".join(rows) or "<tr><td colspan='9' class='muted'>No sessions.</td></tr>"
 
 
-def register(app: FastAPI, new_ao: Callable[[], Ao], token: str) -> None:
+def register(app: FastAPI, token: str) -> None:
     @app.get("/login", include_in_schema=False)
     def login(request: Request) -> Response:
         """Exchange the one-time code printed by `ao serve` for the token cookie."""
@@ -133,11 +133,10 @@ def register(app: FastAPI, new_ao: Callable[[], Ao], token: str) -> None:
         return response
 
     @app.get("/", include_in_schema=False)
-    def index() -> HTMLResponse:
-        ao = new_ao()
+    def index(ao: ServiceDep) -> HTMLResponse:
         live = ao.observe()
         rows = []
-        for record in ao.registry.projects():
+        for record in ao.projects():
             view = project_view(record, ao.sessions(record.name), live)
             name = html.escape(record.name)
             rows.append(f"<tr><td><a href='/projects/{name}'>{name}</a></td><td>{_badge(view['sync'])}</td>"
@@ -149,9 +148,8 @@ def register(app: FastAPI, new_ao: Callable[[], Ao], token: str) -> None:
         return _page("ao", f"<h1>ao</h1><div class='muted'>projects</div>{table}", after=_last_event(ao))
 
     @app.get("/projects/{name}", include_in_schema=False)
-    def project_page(name: str) -> HTMLResponse:
-        ao = new_ao()
-        record = ao.registry.project(name)
+    def project_page(name: str, ao: ServiceDep) -> HTMLResponse:
+        record = ao.project(name)
         if record is None or record.deleted:
             return HTMLResponse(f"<p>No project {html.escape(name)}. <a href='/'>All projects</a></p>", status_code=404)
         view = project_view(record, ao.sessions(name), ao.observe())
@@ -164,10 +162,10 @@ def register(app: FastAPI, new_ao: Callable[[], Ao], token: str) -> None:
         return _page(f"ao: {name}", head + table, project=name, after=_last_event(ao))
 
     @app.get("/ui/projects/{name}/sessions", include_in_schema=False)
-    def fragment(name: str) -> HTMLResponse:
-        return HTMLResponse(session_rows(new_ao(), name))
+    def fragment(name: str, ao: ServiceDep) -> HTMLResponse:
+        return HTMLResponse(session_rows(ao, name))
 
 
-def _last_event(ao: Ao) -> int:
-    events = ao.registry.events(limit=1)
+def _last_event(ao: Service) -> int:
+    events = ao.events(limit=1)
     return events[-1].id if events else 0

@@ -74,12 +74,12 @@ def diff(
     report = ao.apply(loaded, dry_run=True)
     if output == ShortFormat.text:
         for project in loaded:
-            old = ao.registry.project(project.name)
+            old = ao.project(project.name)
             spec = project.manifest.spec.model_dump(mode="json")
             spec["repo"] = str(project.repo_path())
             new_workers = spec.pop("workers")
             before = [] if old is None or old.deleted else _spec_text(
-                old.spec, [w.spec for w in ao.registry.workers(project.name) if w.owner == "manifest"]
+                old.spec, [w.spec for w in ao.manifest_workers(project.name)]
             )
             after = _spec_text(spec, new_workers)
             typer.echo("".join(difflib.unified_diff(before, after, f"project/{project.name} (applied)",

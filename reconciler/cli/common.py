@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import re
+from typing import Annotated
+
 import typer
 
 from ..paths import DataDir
-from ..reconcile.service import Ao
+from ..reconcile.service import Service
+from ..sessions.naming import SESSION_ID_PATTERN
 
 
-def service(ctx: typer.Context) -> Ao:
+def service(ctx: typer.Context) -> Service:
     data_dir: DataDir = ctx.obj
-    return Ao(data_dir)
+    return Service(data_dir)
+
+
+def check_session_id(value: str) -> str:
+    if not re.fullmatch(SESSION_ID_PATTERN, value):
+        raise typer.BadParameter(f"{value!r} is not a session ID (like shop-1 or shop-orchestrator)")
+    return value
+
+
+SessionArg = Annotated[str, typer.Argument(help="Session ID, e.g. shop-1 or shop-orchestrator.",
+                                           callback=check_session_id)]
 
 
 def examples(*commands: str) -> str:

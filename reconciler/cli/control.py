@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..errors import EXIT_FAILURE, UsageError
+from ..polling import poll
 from ..reconcile.controller import (
     DEFAULT_RESYNC_SECONDS,
     Controller,
@@ -17,9 +17,10 @@ from ..reconcile.controller import (
     format_line,
 )
 from ..reconcile.ratelimit import LaunchLimiter
-from ..reconcile.service import Ao
+from ..reconcile.service import Service
 from ..reconcile.status import project_status, session_ready
-from .common import examples, service
+from ..registry.records import Phase
+from .common import SessionArg, examples, service
 from .output import ShortFormat
 
 
@@ -41,7 +42,7 @@ def controller(
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
         raise UsageError(f"not a folder: {', '.join(missing)}", hint="--watch takes folders of manifests")
-    ao = Ao(ctx.obj, limiter=LaunchLimiter(max_launch_rate))
+    ao = Service(ctx.obj, limiter=LaunchLimiter(max_launch_rate))
     loop = Controller(ao, Settings(watch=folders, resync=resync),
                       log=lambda entry: typer.echo(format_line(entry, log_format.value)))
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -51,21 +52,23 @@ def controller(
 
 def _wait_until(check, timeout: float, interval: float = 0.25) -> str | None:  # type: ignore[no-untyped-def]
     """Poll `check` (which returns None when done, else what blocks) until done or timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
+    blockers: list[str] = []
+
+    def done() -> bool | None:
         blocker = check()
         if blocker is None:
-            return None
-        if time.monotonic() > deadline:
-            return blocker
-        time.sleep(interval)
+            return True
+        blockers.append(blocker)
+        return None
+
+    return None if poll(done, timeout=timeout, interval=interval) else blockers[-1]
 
 
-def project_blocker(ao: Ao, names: list[str]) -> str | None:
+def project_blocker(ao: Service, names: list[str]) -> str | None:
     """None when every named project is Synced and Healthy; else the first thing in the way."""
     observed = ao.observe()
     for name in names:
-        record = ao.registry.project(name)
+        record = ao.project(name)
         if record is None or record.deleted:
             return f"project {name}: deleted"
         status = project_status(record, ao.sessions(name), observed)
@@ -89,14 +92,14 @@ def wait(
 
     def check() -> str | None:
         if kind == "project":
-            record = ao.registry.project(name)
+            record = ao.project(name)
             if for_ == "deleted":
                 active = ao.sessions(name) if record is not None else []
                 return None if record is None or (record.deleted and not active) else f"project {name} still exists"
             return project_blocker(ao, [name])
-        session = ao.registry.session(name)
+        session = ao.session(name)
         if for_ == "deleted":
-            return None if session is None or session.phase == "Terminated" else f"session {name} is {session.phase}"
+            return None if session is None or session.phase == Phase.TERMINATED else f"session {name} is {session.phase}"
         if session is None:
             return f"no session {name}"
         live = ao.observe().get(name)
@@ -125,7 +128,7 @@ def resume(ctx: typer.Context,
 
 def stop(ctx: typer.Context,
          kind: Annotated[str, typer.Argument(help="`session`.")],
-         session_id: Annotated[str, typer.Argument(help="Session ID.")]) -> None:
+         session_id: SessionArg) -> None:
     """Stop a session's agent on purpose: unlike a crash it is not restarted until `ao start`."""
     if _kind(kind) != "session":
         raise UsageError("only sessions can be stopped; use `ao suspend project NAME` for a project")
@@ -134,7 +137,7 @@ def stop(ctx: typer.Context,
 
 def start(ctx: typer.Context,
           kind: Annotated[str, typer.Argument(help="`session`.")],
-          session_id: Annotated[str, typer.Argument(help="Session ID.")]) -> None:
+          session_id: SessionArg) -> None:
     """Start a session stopped with `ao stop` (in its worktree, resuming its agent where it can)."""
     if _kind(kind) != "session":
         raise UsageError("only sessions can be started")
@@ -143,7 +146,7 @@ def start(ctx: typer.Context,
 
 def relaunch(ctx: typer.Context,
              kind: Annotated[str, typer.Argument(help="`session`.")],
-             session_id: Annotated[str, typer.Argument(help="Session ID.")]) -> None:
+             session_id: SessionArg) -> None:
     """Relaunch a session's agent now, in place: same ID, worktree and branch; resumes where it can."""
     if _kind(kind) != "session":
         raise UsageError("only sessions can be relaunched")

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import AoError, NotFound
-from ..reconcile.service import Ao
+from ..reconcile.service import Service
 from ..reconcile.status import conditions
+from ..registry.records import Phase
 from ..sessions.agents import describe_argv
 from ..sessions.secrets import redact
+from ..views import event_view, message_view, project_view, session_view
 from .common import examples, service
 from .output import Format, ShortFormat, age, emit, iso, line, table
-from .views import event_view, message_view, project_view, session_view
 
 WATCH_INTERVAL = 0.5
 
@@ -25,15 +26,15 @@ ProjectFilter = Annotated[str | None, typer.Option("--project", "-p", help="Only
 FormatOption = Annotated[Format, typer.Option("--output", "-o", help="table, wide, json or yaml.")]
 
 
-def _observe(ao: Ao) -> dict[str, Any]:
-    """Live state for the AGENT column; reads still work (showing `?`) when tmux cannot be asked."""
+def _observe(ao: Service) -> dict[str, Any]:
+    """Observed state for the AGENT column; reads still work (showing `?`) when tmux cannot be asked."""
     try:
         return ao.observe()
     except AoError:
         return {}
 
 
-def _watch_sessions(ao: Ao, project: str | None, all_: bool, output: Format) -> None:
+def _watch_sessions(ao: Service, project: str | None, all_: bool, output: Format) -> None:
     """Print the table once, then one line per session whenever its state changes (Ctrl-C ends)."""
     shown: dict[str, tuple] = {}
     first = True
@@ -44,7 +45,7 @@ def _watch_sessions(ao: Ao, project: str | None, all_: bool, output: Format) -> 
             view = session_view(record, live.get(record.id), activity.get(record.id))
             key = (view["phase"], view["agent"], view["activity"], view["activityReason"], view["restarts"],
                    view["reason"])
-            if shown.get(record.id) == key or (first and not all_ and record.phase == "Terminated"):
+            if shown.get(record.id) == key or (first and not all_ and record.phase == Phase.TERMINATED):
                 continue
             shown[record.id] = key
             if output == Format.json:
@@ -67,7 +68,7 @@ def _activity_cell(view: dict[str, Any], row: Any, now: float) -> str:
 
 def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: bool, watch: bool = False) -> None:
     ao = service(ctx)
-    if project is not None and ao.registry.project(project) is None:
+    if project is not None and ao.project(project) is None:
         raise NotFound(f"no project named {project!r}", hint="see `ao get projects`")
     if watch:
         _watch_sessions(ao, project, all_, output)
@@ -113,7 +114,7 @@ def get_sessions(
 def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> None:
     """List projects with their generation and session counts."""
     ao = service(ctx)
-    projects = ao.registry.projects()
+    projects = ao.projects()
     sessions = ao.sessions()
     live = _observe(ao)
     views = [project_view(p, [s for s in sessions if s.project == p.name], live) for p in projects]
@@ -143,7 +144,7 @@ def get_messages(
     output: FormatOption = Format.table,
 ) -> None:
     """List messages sent with `ao send` (and by ao itself), with their outcome."""
-    views = [message_view(m) for m in service(ctx).registry.messages(project=project, session=session, limit=limit)]
+    views = [message_view(m) for m in service(ctx).messages(project=project, session=session, limit=limit)]
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
@@ -171,7 +172,7 @@ def describe(
     """Show everything about one project or session, with its recent events."""
     ao = service(ctx)
     if kind in ("session", "sessions"):
-        record = ao.registry.session(name)
+        record = ao.session(name)
         if record is None:
             raise NotFound(f"no session {name!r}", hint="see `ao get sessions --all`")
         live = _observe(ao).get(name)
@@ -180,16 +181,16 @@ def describe(
         view["spec"] = record.spec
         view["command"] = describe_argv(record.argv) if record.argv else None
         view["argv"] = record.argv
-        events = ao.registry.events(session=name, limit=20)
+        events = ao.events(session=name, limit=20)
     elif kind in ("project", "projects"):
-        project = ao.registry.project(name)
+        project = ao.project(name)
         if project is None:
             raise NotFound(f"no project {name!r}", hint="see `ao get projects`")
         view = project_view(project, ao.sessions(name), _observe(ao))
         view["deleted"] = bool(project.deleted)
-        view["workers"] = [{"name": w.name, "owner": w.owner, **w.spec} for w in ao.registry.workers(name)]
+        view["workers"] = [{"name": w.name, "owner": w.owner, **w.spec} for w in ao.workers(name)]
         view["sessionIds"] = [s.id for s in ao.sessions(name)]
-        events = ao.registry.events(project=name, limit=20)
+        events = ao.events(project=name, limit=20)
     else:
         raise typer.BadParameter(f"unknown kind {kind!r}; expected project or session", param_hint="KIND")
     view["events"] = [event_view(e) for e in events]
@@ -215,8 +216,8 @@ def events(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events (Ctrl-C ends).")] = False,
 ) -> None:
     """Show recent events: what ao did and why (creations, restarts, reaps, failures)."""
-    registry = service(ctx).registry
-    rows = registry.events(project=project, session=session, limit=limit)
+    ao = service(ctx)
+    rows = ao.events(project=project, session=session, limit=limit)
     if output == ShortFormat.json and not follow:
         emit([event_view(e) for e in rows], "json")
         return
@@ -237,7 +238,7 @@ def events(
                 line(f"{iso(event.at)}  {event.type:<7} {event.reason:<16} {event.session or event.project or '-':<20} "
                      f"{(event.message.splitlines() or [''])[0]}")
         time.sleep(WATCH_INTERVAL)
-        rows = registry.events(project=project, session=session, after_id=last)
+        rows = ao.events(project=project, session=session, after_id=last)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
-import typer
+from ..views import age, iso  # noqa: F401 - re-exported for the command modules
 
 from ..messaging.text import for_display
 
@@ -25,28 +23,6 @@ class Format(StrEnum):
 class ShortFormat(StrEnum):
     text = "text"
     json = "json"
-
-
-OutputOption = typer.Option("table", "--output", "-o", help="table, wide, json or yaml.")
-
-
-def age(since: float | None, now: float | None = None) -> str:
-    if not since:
-        return "-"
-    seconds = int((now or time.time()) - since)
-    if seconds < 120:
-        return f"{max(seconds, 0)}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -72,7 +48,3 @@ def emit(data: Any, fmt: str) -> None:
 def line(text: str) -> None:
     """Print one line of stored text to the operator's terminal, controls escaped."""
     typer.echo(for_display(text))
-
-
-def warn(message: str) -> None:
-    typer.echo(message, err=True)

@@ -6,28 +6,10 @@ from typing import Any
 
 import typer
 
-from ..reconcile.execute import PAST_TENSE
 from ..reconcile.plan import Verb
 from ..reconcile.service import ApplyReport, PassReport
+from ..views import QUIET_RESULTS, session_rows
 from .output import emit
-
-QUIET_RESULTS = {"created", "unchanged", "adopted"}
-
-
-def session_rows(report: PassReport) -> list[dict[str, Any]]:
-    rows = []
-    if report.dry_run:
-        for action in report.actions:
-            rows.append({"id": action.session_id, "project": action.project, "action": action.verb.value,
-                         "result": PAST_TENSE[action.verb], "ok": True, "reason": action.reason})
-    else:
-        for outcome in report.outcomes:
-            action = outcome.action
-            rows.append({"id": action.session_id, "project": action.project, "action": action.verb.value,
-                         "result": outcome.summary, "ok": outcome.ok, "reason": outcome.detail or action.reason})
-    rows += [{"id": sid, "project": None, "action": "none", "result": "unchanged", "ok": True, "reason": None}
-             for sid in report.unchanged]
-    return rows
 
 
 def _line(kind: str, name: str, result: str, reason: str | None, dry_run: bool) -> str:

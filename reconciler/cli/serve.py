@@ -32,7 +32,7 @@ def serve(
     from ..api.auth import load_or_create_token
     from ..reconcile.controller import Controller, Settings, format_line
     from ..reconcile.ratelimit import LaunchLimiter
-    from ..reconcile.service import Ao
+    from ..reconcile.service import Service
 
     folders = [folder.resolve() for folder in watch]
     if any(not f.is_dir() for f in folders):
@@ -42,7 +42,7 @@ def serve(
     app = create_app(data_dir, token)
     loop = None
     if not no_controller:
-        loop = Controller(Ao(data_dir, limiter=LaunchLimiter(10.0), on_wait=lambda _: None),
+        loop = Controller(Service(data_dir, limiter=LaunchLimiter(10.0), on_wait=lambda _: None),
                           Settings(watch=folders, resync=resync),
                           log=lambda entry: typer.echo(format_line(entry, "text"), err=True))
 

@@ -8,20 +8,18 @@ from typing import Annotated
 import typer
 
 from ..errors import AoError, NotFound
-from ..reconcile.service import Ao
+from ..reconcile.service import Service
 from ..registry.records import SessionRecord
-from .common import examples, service
-
-SessionArg = Annotated[str, typer.Argument(help="Session ID, e.g. shop-1 or shop-orchestrator.")]
+from .common import SessionArg, examples, service
 
 
 class SessionGone(AoError):
     code = "SESSION_NOT_RUNNING"
 
 
-def live_session(ao: Ao, session_id: str) -> SessionRecord:
+def live_session(ao: Service, session_id: str) -> SessionRecord:
     """The registry record of a session that has a live runtime session (its agent may be dead)."""
-    record = ao.registry.session(session_id)
+    record = ao.session(session_id)
     if record is None:
         raise NotFound(f"no session {session_id!r}", hint="see `ao get sessions`")
     if session_id not in ao.observe():

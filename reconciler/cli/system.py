@@ -26,7 +26,7 @@ def reconcile(
     """Run one pass: create what is missing, relaunch dead agents, reap what is no longer declared."""
     ao = service(ctx)
     if project:
-        known = {p.name for p in ao.registry.projects()}
+        known = {p.name for p in ao.projects()}
         unknown = [p for p in project if p not in known]
         if unknown:
             from ..errors import NotFound
@@ -88,9 +88,8 @@ def doctor(
     else:
         check("permissions", True, "data dir and its files are private (owner only)")
     try:
-        registry = ao.registry
-        check("registry", True, f"{ao.data_dir.db_path} (schema version {registry.schema_version}, "
-              f"{len(registry.projects())} projects, {len(registry.sessions())} active sessions)")
+        check("registry", True, f"{ao.data_dir.db_path} (schema version {ao.schema_version()}, "
+              f"{len(ao.projects())} projects, {len(ao.sessions())} active sessions)")
     except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
         check("registry", False, f"{ao.data_dir.db_path}: {exc}")
     from ..reconcile import health

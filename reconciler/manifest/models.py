@@ -1,4 +1,4 @@
-"""Pydantic models of the `ao/v1` manifest (DESIGN §3). The JSON Schema is generated from them."""
+"""Pydantic models of the `ao/v1` manifest. The JSON Schema is generated from them."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-
-API_VERSION = "ao/v1"
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 WORKER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"

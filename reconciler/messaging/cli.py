@@ -15,8 +15,11 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from ..paths import DataDir
+from ..registry import messages
+from ..registry.messages import MessageState
 from .text import MAX_MESSAGE_CHARS, MessageRejected, compose
 
 EXIT_SENT = 0
@@ -159,23 +162,16 @@ class Mailbox:
             raise self.unreadable(exc) from exc
         return dict(row) if row else None
 
-    def record(self, **message: object) -> int:
+    def record(self, **message: Any) -> int:
         assert self.conn is not None
-        columns = ", ".join(message)
         with self.conn:
-            cursor = self.conn.execute(
-                f"insert into messages ({columns}) values ({', '.join('?' for _ in message)})", list(message.values()))
-        return int(cursor.lastrowid or 0)
+            return messages.record(self.conn, **message)
 
-    def settle(self, message_id: int, outcome: str, detail: str, presses: int) -> str:
-        """Write the final outcome, unless the agent's own signal already proved it submitted;
-        returns the outcome that stands."""
+    def settle(self, message_id: int, state: MessageState, detail: str, presses: int) -> MessageState:
+        """The final state, unless the agent's own signal already proved it submitted; returns the state that stands."""
         assert self.conn is not None
         with self.conn:
-            self.conn.execute("update messages set outcome = ?, detail = ?, enter_presses = ? "
-                              "where id = ? and outcome != 'submitted'", [outcome, detail, presses, message_id])
-        row = self.conn.execute("select outcome from messages where id = ?", [message_id]).fetchone()
-        return row[0] if row else outcome
+            return messages.set_state(self.conn, message_id, state, detail=detail, enter_presses=presses)
 
 
 def _typing(mailbox: Mailbox, runtime, target: str, message_id: int, text: str, agent, wait: float):  # type: ignore[no-untyped-def]
@@ -214,39 +210,39 @@ def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue
     def result(outcome: str, detail: str, presses: int = 0) -> dict:
         return {**record, "outcome": outcome, "detail": detail, "enterPresses": presses}
 
-    def reject(code: int, outcome: str, message: str) -> SendError:
-        mailbox.record(**record, outcome=outcome, detail=message, enter_presses=0)
+    def reject(code: int, state: MessageState, message: str) -> SendError:
+        mailbox.record(**record, state=state, detail=message)
         return SendError(code, message)
 
     if row["phase"] == "Terminated":
-        raise reject(EXIT_TERMINATED, "rejected", f"session {target} is terminated; it cannot receive messages")
+        raise reject(EXIT_TERMINATED, MessageState.REJECTED, f"session {target} is terminated; it cannot receive messages")
     runtime = fleet_for(data_dir)
     with target_lock(data_dir.session_dir(target) / "send.lock", max(wait, 1.0)) as locked:
         live = runtime.probe(target)
         if not locked or (queue and (live is None or not live.alive)):
             why = "waiting for the agent to run" if locked else "another message is being typed into it"
-            mailbox.record(**record, outcome="queued", detail=why, enter_presses=0)
+            mailbox.record(**record, state=MessageState.QUEUED, detail=why)
             return result("queued", f"{why}; delivered once the agent is free")
         if live is None or not live.alive or not live.owned_by(data_dir.owner_id):
             state = "has no live session" if live is None else (
                 "was not created by ao" if not live.owned_by(data_dir.owner_id) else "is not running")
-            raise reject(EXIT_NOT_RUNNING, "rejected",
+            raise reject(EXIT_NOT_RUNNING, MessageState.REJECTED,
                          f"the agent of session {target} {state} (phase {row['phase']}); "
                          "`ao reconcile` relaunches it if its restart policy allows; --queue keeps the message until then")
-        message_id = mailbox.record(**record, outcome="delivering", detail="", enter_presses=0)
+        message_id = mailbox.record(**record, state=MessageState.DELIVERING)
         agent = Agent(preset_of(json.loads(row["spec"]) if row["spec"] else None), row["started_at"])
         try:
             typed = _typing(mailbox, runtime, target, message_id, text, agent, wait)
         except Exception as exc:  # the runtime failed mid-way: record it, report it
-            mailbox.settle(message_id, "failed", f"could not deliver to {target}: {exc}", 0)
+            mailbox.settle(message_id, MessageState.FAILED, f"could not deliver to {target}: {exc}", 0)
             raise SendError(EXIT_FAILED, f"could not deliver to {target}: {exc}") from exc
     if typed.outcome in ("refused", "held"):
-        mailbox.settle(message_id, "queued", typed.detail, 0)
+        mailbox.settle(message_id, MessageState.QUEUED, typed.detail, 0)
         if typed.outcome == "refused":
             raise SendError(EXIT_AGENT_WAITING, f"{typed.detail}; message queued")
         return result("queued", f"{typed.detail}; delivered once the agent is free")
-    outcome = mailbox.settle(message_id, typed.outcome, typed.detail, typed.enter_presses)
-    return result(outcome, typed.detail if outcome != "submitted" else "", typed.enter_presses)
+    state = mailbox.settle(message_id, MessageState(typed.outcome), typed.detail, typed.enter_presses)
+    return result(state.value, typed.detail if state != MessageState.SUBMITTED else "", typed.enter_presses)
 
 
 def main(argv: list[str], data_dir: str | None = None) -> int:

@@ -13,38 +13,37 @@ from collections.abc import Mapping
 
 from ..activity.observe import preset_of
 from ..paths import DataDir
+from ..registry import messages
+from ..registry.messages import MessageState
 from ..registry.records import HELD, Phase
 from ..registry.store import Registry
-from ..runtime.base import Live, Runtime
+from ..runtime.base import Observed, Runtime
 from .typing import Agent, target_lock, type_message
 
 
 def queue(registry: Registry, *, target: str, project: str | None, body: str, sender: str | None,
           at: float | None = None) -> None:
-    registry.db["messages"].insert({
-        "at": at if at is not None else time.time(), "sender": sender, "target": target, "project": project,
-        "body": body, "outcome": "queued", "detail": None, "enter_presses": 0,
-    })
+    messages.record(registry.conn, target=target, project=project, body=body, sender=sender,
+                    state=MessageState.QUEUED, at=at if at is not None else time.time())
 
 
-def _set(registry: Registry, message_id: int, **changes: object) -> None:
+def _set(registry: Registry, message_id: int, state: MessageState, **changes: object) -> None:
     with registry.transaction():
-        registry.db["messages"].update(message_id, changes)
+        messages.set_state(registry.conn, message_id, state, **changes)  # type: ignore[arg-type]
 
 
-def deliver_queued(registry: Registry, runtime: Runtime, observed: Mapping[str, Live], owner: str,
-                   data_dir: DataDir, now: float | None = None) -> list[tuple[str, str]]:
+def deliver_queued(registry: Registry, runtime: Runtime, observed: Mapping[str, Observed], owner: str,
+                   data_dir: DataDir) -> list[tuple[str, str]]:
     """Type queued messages into targets that are free now, oldest first; returns (target, outcome)."""
-    rows = list(registry.db.query("select * from messages where outcome = 'queued' order by id"))
     by_target: dict[str, list[dict]] = {}
-    for row in rows:
+    for row in messages.queued(registry.conn):
         by_target.setdefault(row["target"], []).append(row)
     results: list[tuple[str, str]] = []
-    for target, messages in by_target.items():
+    for target, waiting in by_target.items():
         record = registry.session(target)
         if record is None or record.phase == Phase.TERMINATED:
-            for row in messages:
-                _set(registry, row["id"], outcome="rejected", detail="the target session is gone")
+            for row in waiting:
+                _set(registry, row["id"], MessageState.REJECTED, detail="the target session is gone")
             continue
         project = registry.project(record.project)
         live = observed.get(target)
@@ -56,27 +55,24 @@ def deliver_queued(registry: Registry, runtime: Runtime, observed: Mapping[str, 
         with target_lock(data_dir.session_dir(target) / "send.lock", 0) as locked:
             if not locked:
                 continue  # someone is typing into it right now; the next pass tries again
-            results += _deliver_to(registry, runtime, target, messages, agent)
+            results += _deliver_to(registry, runtime, target, waiting, agent)
     return results
 
 
-def _deliver_to(registry: Registry, runtime: Runtime, target: str, messages: list[dict],
+def _deliver_to(registry: Registry, runtime: Runtime, target: str, waiting: list[dict],
                 agent: Agent) -> list[tuple[str, str]]:
     results = []
-    for row in messages:
-        _set(registry, row["id"], outcome="delivering")
+    for row in waiting:
+        _set(registry, row["id"], MessageState.DELIVERING)
         try:
-            typed = type_message(runtime, registry.db.conn, target, row["id"], row["body"], agent)
+            typed = type_message(runtime, registry.conn, target, row["id"], row["body"], agent)
         except Exception as exc:  # noqa: BLE001 - recorded, never raised into the pass
-            _set(registry, row["id"], outcome="failed", detail=str(exc))
+            _set(registry, row["id"], MessageState.FAILED, detail=str(exc))
             results.append((target, "failed"))
             continue
         if typed.outcome in ("held", "refused"):
-            _set(registry, row["id"], outcome="queued", detail=typed.detail)
+            _set(registry, row["id"], MessageState.QUEUED, detail=typed.detail)
             break  # the agent is not free: the rest wait their turn, in order
-        with registry.transaction():
-            registry.db.execute("update messages set outcome = ?, detail = ?, enter_presses = ? "
-                                "where id = ? and outcome != 'submitted'",
-                                [typed.outcome, typed.detail, typed.enter_presses, row["id"]])
+        _set(registry, row["id"], MessageState(typed.outcome), detail=typed.detail, enter_presses=typed.enter_presses)
         results.append((target, typed.outcome))
     return results

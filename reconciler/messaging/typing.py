@@ -23,6 +23,7 @@ from ..activity.model import Activity, Reading
 from ..activity.patterns import TABLES
 from ..activity.screen import classify, input_text, table_for
 from ..activity.signals import PARSERS
+from ..registry import messages
 from .gate import Verdict, gate
 from .text import for_terminal
 
@@ -122,8 +123,7 @@ def _pending(line: str | None, tail: str) -> bool:
 
 
 def _submitted(conn: sqlite3.Connection, message_id: int) -> bool:
-    row = conn.execute("select outcome from messages where id = ?", [message_id]).fetchone()
-    return bool(row) and row[0] == "submitted"
+    return messages.state_of(conn, message_id) == messages.MessageState.SUBMITTED
 
 
 def _input_line(terminal: Terminal, target: str, agent: Agent, screen: str) -> str | None:

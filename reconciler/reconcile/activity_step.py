@@ -8,17 +8,17 @@ from ..activity.observe import Watched, due_waiting_notices, observe_activity, p
 from ..messaging.queue import queue
 from ..registry.records import Kind, Phase
 from ..registry.store import Registry
-from ..runtime.base import Live, Runtime
+from ..runtime.base import Observed, Runtime
 from .notices import SENDER
 
 
-def observe_step(registry: Registry, runtime: Runtime, observed: Mapping[str, Live], owner: str,
+def observe_step(registry: Registry, runtime: Runtime, observed: Mapping[str, Observed], owner: str,
                  orchestrators: Mapping[str, str | None], skip: Collection[str], now: float) -> None:
     """Record each live agent's activity (sessions this pass just started or stopped excepted) and
     queue one `[from ao]` notice per waiting episode of a worker to its project's orchestrator."""
     records = {r.id: r for r in registry.sessions() if r.phase != Phase.TERMINATED}
     watched = [Watched(r.id, preset_of(r.spec), r.started_at) for r in records.values() if r.id not in skip]
-    conn = registry.db.conn
+    conn = registry.conn
     with registry.transaction():
         observe_activity(conn, runtime, watched, observed, owner, now)
         for session_id, text in due_waiting_notices(conn, now):

@@ -12,27 +12,26 @@ taken over by the next one). Stopping the controller never stops sessions.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import AoError
 from ..manifest.loader import ManifestError, expand_paths, load_paths
+from ..registry.sources import Source
 from . import health
-from .service import Ao, PassReport
+from .lock import file_lock, started_by_me
+from .service import PassReport, Service
 
 DEFAULT_RESYNC_SECONDS = 2.0
 DEBOUNCE_SECONDS = 0.1
 MAX_DEBOUNCE_SECONDS = 1.0
-QUIET_RESULTS = frozenset({"unchanged"})
 MAX_ERROR_BACKOFF_SECONDS = 60.0
 
 
@@ -47,23 +46,14 @@ class Settings:
     debounce: float = DEBOUNCE_SECONDS  # quiet time after a file event before acting
 
 
-@contextmanager
-def lease(path: Path) -> Iterator[None]:
+def lease(path: Path) -> AbstractContextManager[None]:
     """Hold the data dir's controller lease, or refuse naming the holder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            raise ControllerBusy(f"another ao controller holds {path} ({holder})",
-                                 hint="stop it first; only one controller runs per data dir") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%dT%H:%M:%S')}".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+
+    def busy(holder: str | None) -> AoError:
+        return ControllerBusy(f"another ao controller holds {path} ({holder or 'unknown'})",
+                              hint="stop it first; only one controller runs per data dir")
+
+    return file_lock(path, holder=started_by_me(), timeout=0, busy=busy)
 
 
 def _digest(path: str) -> str:
@@ -71,7 +61,7 @@ def _digest(path: str) -> str:
 
 
 class Controller:
-    def __init__(self, ao: Ao, settings: Settings, *, log: Callable[[dict[str, Any]], None],
+    def __init__(self, ao: Service, settings: Settings, *, log: Callable[[dict[str, Any]], None],
                  stop: threading.Event | None = None) -> None:
         self.ao = ao
         self.settings = settings
@@ -79,7 +69,6 @@ class Controller:
         self.stop = stop or threading.Event()
         self.wake = threading.Event()
         self._file_event = threading.Event()
-        self.passes = 0
         self.failures = 0  # consecutive passes that hit an error; drives the back-off
         self._errors: list[str] = []  # errors of the current pass
         self._last_ok: float | None = None
@@ -162,13 +151,12 @@ class Controller:
 
     def _pass(self) -> None:
         report = self.ao.reconcile()  # errors are caught, logged and backed off by _cycle
-        self.passes += 1
         self._log_report(report)
 
     def _log_report(self, report: PassReport) -> None:
         for outcome in report.outcomes:
             action = outcome.action
-            if outcome.summary in QUIET_RESULTS or (action.verb == "wait"):
+            if action.verb == "wait":
                 continue
             self.log({"event": "action", "object": f"session/{action.session_id}", "result": outcome.summary,
                       "reason": (outcome.detail or action.reason).splitlines()[0], "ok": outcome.ok})
@@ -199,8 +187,7 @@ class Controller:
         return observer
 
     def _sources(self) -> dict[str, dict[str, Any]]:
-        rows = self.ao.registry.db.query("select * from sources")
-        return {r["path"]: {**r, "projects": json.loads(r["projects"])} for r in rows}
+        return {path: vars(row) for path, row in self.ao.sources().items()}
 
     def _watched(self, path: str) -> bool:
         return any(Path(path).is_relative_to(folder) for folder in self.settings.watch)
@@ -227,13 +214,10 @@ class Controller:
 
     def _owned_by(self, path: str, names: list[str]) -> list[str]:
         """The projects among `names` whose desired state still comes from `path`."""
-        return [n for n in names if (p := self.ao.registry.project(n)) and not p.deleted and p.source == path]
+        return [n for n in names if (p := self.ao.project(n)) and not p.deleted and p.source == path]
 
     def _record_source(self, path: str, digest: str, projects: list[str], error: str | None) -> None:
-        with self.ao.registry.transaction():
-            self.ao.registry.db["sources"].upsert(
-                {"path": path, "digest": digest, "projects": json.dumps(projects), "error": error,
-                 "applied_at": time.time()}, pk="path")
+        self.ao.record_source(Source(path, digest, projects, error, time.time()))
 
     def _apply_file(self, path: str, digest: str, before: list[str]) -> None:
         try:
@@ -266,8 +250,7 @@ class Controller:
         gone = self._owned_by(path, projects)
         if gone:
             self._delete(gone, f"{path} was deleted")
-        with self.ao.registry.transaction():
-            self.ao.registry.db.execute("delete from sources where path = ?", [path])
+        self.ao.forget_source(path)
 
     def _delete(self, names: list[str], why: str) -> None:
         try:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..registry.records import Kind, ProjectRecord, WorkerRecord
+from ..registry.records import MANIFEST_OWNER, Kind, ProjectRecord, WorkerRecord
 from ..sessions.naming import orchestrator_id
 
 HASH_VERSION = "v1"
@@ -138,7 +138,7 @@ def desired_projects(
             continue
         enabled = (project.spec.get("orchestrator") or {}).get("enabled", True)
         orch_id = orchestrator_id(project.prefix) if enabled else None
-        rows = sorted(by_project.get(project.name, []), key=lambda w: (w.owner != "manifest", w.position, w.name))
+        rows = sorted(by_project.get(project.name, []), key=lambda w: (w.owner != MANIFEST_OWNER, w.position, w.name))
         result.append(
             DesiredProject(
                 name=project.name,

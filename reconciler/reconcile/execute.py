@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..activity import store as activity_store
 from ..errors import AoError, SessionProblem
@@ -26,10 +26,10 @@ from ..registry.store import Registry
 from ..runtime.base import Runtime
 from ..sessions.agents import PRESETS, display
 from ..sessions.workspace import Removal, remove_worktree
-from . import backoff
+from ..wording import duration
 from .launch import Prepared, Team, prepare
 from .notices import SENDER, notice
-from .plan import Action, Verb, World
+from .plan import Action, BlockReason, Verb, World
 from .ratelimit import LaunchLimiter
 
 LAST_LINES = 10
@@ -57,8 +57,8 @@ class Outcome:
 
 
 @dataclass
-class _Result:
-    """What one action's runtime step produced, before it is written down."""
+class Effect:
+    """What one action's runtime step produced (row changes, an event), before it is written down."""
 
     changes: dict[str, Any] = field(default_factory=dict)
     event: tuple[str, str, bool] | None = None  # (reason, message, warning)
@@ -80,17 +80,6 @@ def _with_output(message: str, output: str) -> str:
     if not output.strip():
         return message
     return message + "; last output:\n" + "\n".join(f"  {line}" for line in output.splitlines())
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "an unknown time"
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class Executor:
@@ -122,7 +111,7 @@ class Executor:
         # Reaps first (they free names), then launches; each group runs concurrently.
         reaps = [a for a in work if a.verb == Verb.REAP]
         others = [a for a in work if a.verb != Verb.REAP]
-        results: dict[int, _Result] = {}
+        results: dict[int, Effect] = {}
         for group in (reaps, others):
             with ThreadPoolExecutor(max_workers=max(1, self.parallel)) as pool:
                 for action, result in zip(group, pool.map(lambda a: self._act(a, teams), group), strict=True):
@@ -204,7 +193,7 @@ class Executor:
 
     # ------------------------------------------------------------ 2. act
 
-    def _launch(self, action: Action, teams: dict[str, Team], *, resume: bool) -> _Result:
+    def _launch(self, action: Action, teams: dict[str, Team], *, resume: bool) -> Effect:
         desired = action.desired
         assert desired is not None
         try:
@@ -223,100 +212,122 @@ class Executor:
         changes = _running(prepared, pid, self.clock())
         # The row always describes what runs now, whatever the verb that started it.
         changes.update(spec=dict(desired.spec), spec_hash=desired.spec_hash, restart_policy=desired.restart_policy)
-        return _Result(changes=changes)
+        return Effect(changes=changes)
 
-    def _launch_failed(self, action: Action, reason: str, message: str) -> _Result:
-        record = action.record
-        step = (record.backoff_step if record else 0) + 1
-        retry_at = self.clock() + max(backoff.delay(step, f"{action.session_id}/launch/{step}"), backoff.BASE_SECONDS)
-        return _Result(
+    def _launch_failed(self, action: Action, reason: str, message: str) -> Effect:
+        retry = action.launch_retry
+        assert retry is not None, "the planner sets launch_retry on every launching action"
+        return Effect(
             changes={"phase": Phase.FAILED, "reason": reason, "message": message, "pid": None,
-                     "next_retry_at": retry_at, "backoff_step": step},
+                     "next_retry_at": retry.at, "backoff_step": retry.step},
             event=(reason, f"cannot start {action.session_id}: {message}", True),
             outcome="failed", ok=False, detail=message,
         )
 
-    def _act(self, action: Action, teams: dict[str, Team]) -> _Result:
-        verb, sid = action.verb, action.session_id
-        if verb == Verb.CREATE:
-            result = self._launch(action, teams, resume=False)
-            if result.ok:
-                result.event = ("Created", f"started {sid}: {action.reason}", False)
-                result.outcome = "created"
-            return result
-        if verb == Verb.RECREATE:
-            result = self._launch(action, teams, resume=False)
-            if result.ok:
-                result.changes.update(backoff_step=0, quick_failures=0)
-                result.event = ("Recreated", f"restarted {sid} with its new spec: {action.reason}", False)
-                result.outcome = "recreated"
-            return result
-        if verb == Verb.RELAUNCH:
-            output = _last_lines(self.runtime, action) if action.live and not action.live.alive else ""
-            result = self._launch(action, teams, resume=_can_resume(action))
-            if result.ok:
-                record = action.record
-                restarts = (record.restarts if record else 0) + 1
-                uptime = _uptime(action, self.clock())
-                result.changes.update(restarts=restarts, backoff_step=action.backoff_step,
-                                      quick_failures=action.quick_failures, **_exit_fields(action))
-                message = f"relaunched {sid} (restart {restarts}): {action.reason}; it had run {_duration(uptime)}"
-                result.event = ("Relaunched", _with_output(message, output), True)
-                result.outcome = "relaunched"
-            return result
-        if verb == Verb.BACKOFF:
-            output = _last_lines(self.runtime, action)
-            crash_loop = action.phase == Phase.CRASH_LOOP
-            reason = "CrashLoopBackOff" if crash_loop else "BackOff"
-            return _Result(
-                changes={"phase": action.phase, "reason": reason, "message": action.reason,
-                         "next_retry_at": action.retry_at, "backoff_step": action.backoff_step,
-                         "quick_failures": action.quick_failures, **_exit_fields(action)},
-                event=(reason, _with_output(f"{sid}: {action.reason}", output), True),
-                outcome="crash-looping" if crash_loop else "backing off", detail=action.reason,
-            )
-        if verb == Verb.EXITED:
-            output = _last_lines(self.runtime, action)
-            succeeded = action.phase == Phase.SUCCEEDED
-            return _Result(
-                changes={"phase": action.phase, "reason": "Completed" if succeeded else "Error",
-                         "message": action.reason, "next_retry_at": None, **_exit_fields(action)},
-                event=("Completed" if succeeded else "Failed", _with_output(f"{sid}: {action.reason}", output),
-                       not succeeded),
-                outcome="succeeded" if succeeded else "failed",
-            )
-        if verb == Verb.ADOPT:
-            live = action.live
-            changes = {"phase": Phase.RUNNING, "reason": "Adopted", "message": action.reason,
-                       "pid": live.pid if live else None, "next_retry_at": None}
-            if action.desired is not None:
-                changes.update(spec=dict(action.desired.spec), spec_hash=action.desired.spec_hash)
-            if action.record is None or action.record.started_at is None:
-                changes["started_at"] = self.clock()
-            return _Result(changes=changes, event=("Adopted", f"{sid}: {action.reason}", False), outcome="adopted")
-        if verb == Verb.REAP:
-            try:
-                if action.live is not None:
-                    self.runtime.kill(sid)
-                workspace = _release_workspace(action.record)
-            except (AoError, SessionProblem) as exc:
-                return _Result(event=("ReapFailed", f"cannot stop {sid}: {exc}", True), outcome="failed",
-                               ok=False, detail=str(exc))
-            changes = {"phase": Phase.TERMINATED, "reason": "Reaped", "message": action.reason,
-                       "pid": None, "next_retry_at": None, "terminated_at": self.clock()}
-            message = f"stopped {sid}: {action.reason}" + (f"; {workspace.detail}" if workspace else "")
-            preserved = workspace is not None and workspace.outcome == "preserved"
-            return _Result(changes=changes if action.record else {}, event=("Reaped", message, preserved),
-                           outcome="reaped", detail=f"{action.reason}; {workspace.detail}" if preserved else "")
-        if verb == Verb.BLOCKED:
-            return _Result(changes={"phase": Phase.PENDING, "reason": "NameTaken", "message": action.reason},
-                           event=("NameTaken", action.reason, True), outcome="blocked", ok=False,
-                           detail=action.reason)
-        raise AssertionError(f"unhandled verb {verb}")
+    def _act(self, action: Action, teams: dict[str, Team]) -> Effect:
+        handler = self._handlers[action.verb]
+        return handler(self, action, teams)
+
+    def _create(self, action: Action, teams: dict[str, Team]) -> Effect:
+        result = self._launch(action, teams, resume=False)
+        if result.ok:
+            result.event = ("Created", f"started {action.session_id}: {action.reason}", False)
+            result.outcome = "created"
+        return result
+
+    def _recreate(self, action: Action, teams: dict[str, Team]) -> Effect:
+        result = self._launch(action, teams, resume=False)
+        if result.ok:
+            result.changes.update(backoff_step=0, quick_failures=0)
+            result.event = ("Recreated", f"restarted {action.session_id} with its new spec: {action.reason}", False)
+            result.outcome = "recreated"
+        return result
+
+    def _relaunch(self, action: Action, teams: dict[str, Team]) -> Effect:
+        output = _last_lines(self.runtime, action) if action.live and not action.live.alive else ""
+        result = self._launch(action, teams, resume=_can_resume(action))
+        if result.ok:
+            restarts = (action.record.restarts if action.record else 0) + 1
+            uptime = _uptime(action, self.clock())
+            result.changes.update(restarts=restarts, backoff_step=action.backoff_step,
+                                  quick_failures=action.quick_failures, **_exit_fields(action))
+            message = (f"relaunched {action.session_id} (restart {restarts}): {action.reason}; "
+                       f"it had run {duration(uptime)}")
+            result.event = ("Relaunched", _with_output(message, output), True)
+            result.outcome = "relaunched"
+        return result
+
+    def _backoff(self, action: Action, teams: dict[str, Team]) -> Effect:
+        output = _last_lines(self.runtime, action)
+        crash_loop = action.phase == Phase.CRASH_LOOP
+        reason = "CrashLoopBackOff" if crash_loop else "BackOff"
+        return Effect(
+            changes={"phase": action.phase, "reason": reason, "message": action.reason,
+                     "next_retry_at": action.retry_at, "backoff_step": action.backoff_step,
+                     "quick_failures": action.quick_failures, **_exit_fields(action)},
+            event=(reason, _with_output(f"{action.session_id}: {action.reason}", output), True),
+            outcome="crash-looping" if crash_loop else "backing off", detail=action.reason,
+        )
+
+    def _exited(self, action: Action, teams: dict[str, Team]) -> Effect:
+        output = _last_lines(self.runtime, action)
+        succeeded = action.phase == Phase.SUCCEEDED
+        return Effect(
+            changes={"phase": action.phase, "reason": "Completed" if succeeded else "Error",
+                     "message": action.reason, "next_retry_at": None, **_exit_fields(action)},
+            event=("Completed" if succeeded else "Failed",
+                   _with_output(f"{action.session_id}: {action.reason}", output), not succeeded),
+            outcome="succeeded" if succeeded else "failed",
+        )
+
+    def _adopt(self, action: Action, teams: dict[str, Team]) -> Effect:
+        live = action.live
+        changes = {"phase": Phase.RUNNING, "reason": "Adopted", "message": action.reason,
+                   "pid": live.pid if live else None, "next_retry_at": None}
+        if action.desired is not None:
+            changes.update(spec=dict(action.desired.spec), spec_hash=action.desired.spec_hash)
+        if action.record is None or action.record.started_at is None:
+            changes["started_at"] = self.clock()
+        return Effect(changes=changes, event=("Adopted", f"{action.session_id}: {action.reason}", False),
+                       outcome="adopted")
+
+    def _reap(self, action: Action, teams: dict[str, Team]) -> Effect:
+        sid = action.session_id
+        try:
+            if action.live is not None:
+                self.runtime.kill(sid)
+            workspace = _release_workspace(action.record)
+        except (AoError, SessionProblem) as exc:
+            return Effect(event=("ReapFailed", f"cannot stop {sid}: {exc}", True), outcome="failed",
+                           ok=False, detail=str(exc))
+        changes = {"phase": Phase.TERMINATED, "reason": "Reaped", "message": action.reason,
+                   "pid": None, "next_retry_at": None, "terminated_at": self.clock()}
+        message = f"stopped {sid}: {action.reason}" + (f"; {workspace.detail}" if workspace else "")
+        preserved = workspace is not None and workspace.outcome == "preserved"
+        return Effect(changes=changes if action.record else {}, event=("Reaped", message, preserved),
+                       outcome="reaped", detail=f"{action.reason}; {workspace.detail}" if preserved else "")
+
+    def _blocked(self, action: Action, teams: dict[str, Team]) -> Effect:
+        reason = action.block or BlockReason.NAME_TAKEN
+        return Effect(changes={"phase": Phase.PENDING, "reason": str(reason), "message": action.reason},
+                       event=(str(reason), action.reason, True), outcome="blocked", ok=False,
+                       detail=action.reason)
+
+    # One handler per verb that does something (WAIT never reaches the act step).
+    _handlers: ClassVar[dict[Verb, Callable[[Executor, Action, dict[str, Team]], Effect]]] = {
+        Verb.CREATE: _create,
+        Verb.RECREATE: _recreate,
+        Verb.RELAUNCH: _relaunch,
+        Verb.BACKOFF: _backoff,
+        Verb.EXITED: _exited,
+        Verb.ADOPT: _adopt,
+        Verb.REAP: _reap,
+        Verb.BLOCKED: _blocked,
+    }
 
     # ------------------------------------------------------------ 3. results
 
-    def _write_result(self, action: Action, result: _Result, now: float) -> None:
+    def _write_result(self, action: Action, result: Effect, now: float) -> None:
         changes = dict(result.changes)
         has_row = action.record is not None or action.verb in (Verb.CREATE, Verb.ADOPT, Verb.BLOCKED)
         if changes and has_row:
@@ -325,7 +336,7 @@ class Executor:
                 changes["last_transition_at"] = now
             self.registry.update_session(action.session_id, **changes)
             if "started_at" in changes:  # a new agent process: its activity starts over
-                activity_store.restart(self.registry.db.conn, action.session_id, now)
+                activity_store.restart(self.registry.conn, action.session_id, now)
         if result.event:
             reason, message, warning = result.event
             self.registry.add_event(reason, message, project=action.project or None,

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..activity.agent_hooks import ao_command, write_claude_settings
 from ..errors import SessionProblem
 from ..paths import DataDir
+from ..registry.records import Kind
 from ..runtime.base import Launch, Stamp
 from ..sessions.agents import DEFAULT_PRESET, Arg, agent_args, expand
 from ..sessions.env import ao_bin_dir, session_env
@@ -58,7 +59,7 @@ def prepare(
         default_branch=desired.default_branch,
         issue=spec.get("issue"),
         task=spec.get("prompt"),
-        orchestrator_id=team.orchestrator_id if desired.kind == "worker" else None,
+        orchestrator_id=team.orchestrator_id if desired.kind == Kind.WORKER else None,
         rules=spec.get("rules"),
         workers=team.workers,
     )
@@ -95,7 +96,7 @@ def with_agent_hooks(agent: dict, args: list[Arg], session_dir: Path) -> list[Ar
 
 
 def default_branch_name(kind: str, session_id: str) -> str:
-    return f"orchestrator/{session_id}" if kind == "orchestrator" else f"ao/{session_id}"
+    return f"orchestrator/{session_id}" if kind == Kind.ORCHESTRATOR else f"ao/{session_id}"
 
 
 def _workspace(desired: DesiredSession, session_id: str, data_dir: DataDir) -> tuple[Path, str | None]:

@@ -7,12 +7,13 @@ bottom. Running the plan twice against the world it produced yields no actions t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ..registry.records import HELD, Kind, Phase, SessionRecord
-from ..runtime.base import Live
+from ..runtime.base import Observed
 from ..sessions.naming import orchestrator_id, split_id, worker_id
+from ..wording import ending
 from . import backoff
 from .desired import DesiredProject, DesiredSession, changed_fields
 
@@ -31,6 +32,29 @@ class Verb(StrEnum):
 
 # Verbs that change nothing, so a plan made only of them means "converged".
 NO_OP = frozenset({Verb.WAIT})
+# Verbs that start an agent, and so can fail to.
+LAUNCHES = frozenset({Verb.CREATE, Verb.RECREATE, Verb.RELAUNCH})
+
+
+class BlockReason(StrEnum):
+    """Why a session cannot proceed until a user acts; the value is the reason written on its row."""
+
+    NAME_TAKEN = "NameTaken"  # a session of that name exists on ao's server but ao did not create it
+
+
+class Force(StrEnum):
+    """An explicit request from a user, given to the planner in the `World`."""
+
+    START = "start"  # start the agent now if it is not running, whatever back-off or restart policy say
+    RELAUNCH = "relaunch"  # restart the agent now, in place, even if it is running
+
+
+@dataclass(frozen=True)
+class LaunchRetry:
+    """Back-off bookkeeping to write down if the launch fails."""
+
+    step: int
+    at: float
 
 
 @dataclass(frozen=True)
@@ -39,21 +63,19 @@ class Action:
     session_id: str
     project: str
     reason: str
-    kind: str = Kind.WORKER
+    kind: Kind = Kind.WORKER
     worker: str | None = None
     number: int | None = None
     desired: DesiredSession | None = None
     record: SessionRecord | None = None
-    live: Live | None = None
+    live: Observed | None = None
     # restart bookkeeping, decided here so that the executor only writes it down
     backoff_step: int = 0
     quick_failures: int = 0
     retry_at: float | None = None
     phase: Phase | None = None
-
-    @property
-    def session_exists(self) -> bool:
-        return self.live is not None
+    block: BlockReason | None = None  # set on BLOCKED (and on the WAIT that follows it)
+    launch_retry: LaunchRetry | None = None  # set on launching verbs
 
 
 @dataclass(frozen=True)
@@ -62,22 +84,20 @@ class World:
 
     desired: tuple[DesiredProject, ...]
     records: tuple[SessionRecord, ...]  # active (not Terminated) sessions
-    observed: Mapping[str, Live]
+    observed: Mapping[str, Observed]
     counters: Mapping[str, int]  # prefix -> next worker number
     owner: str
     now: float
     scope: frozenset[str] | None = None  # project names this pass may touch; None = all
     deleted: frozenset[str] = frozenset()  # names of deleted projects (their sessions are reaped)
+    forced: Mapping[str, Force] = field(default_factory=dict)  # session ID -> a user's explicit request
 
 
-def _exit_text(live: Live | None) -> str:
+def _exit_text(live: Observed | None) -> str:
     if live is None:
         return "the agent's session disappeared"
-    if live.exit_signal:
-        return f"agent was killed by signal {live.exit_signal}"
-    if live.exit_status is None:
-        return "agent exited (status unknown)"
-    return f"agent exited with status {live.exit_status}"
+    text = ending(live.exit_status, live.exit_signal)
+    return f"agent was {text}" if live.exit_signal else f"agent {text}"
 
 
 def _retry_reason(record: SessionRecord) -> str:
@@ -86,22 +106,22 @@ def _retry_reason(record: SessionRecord) -> str:
         return "started again by a user"
     if record.reason in ("BackOff", "CrashLoopBackOff") or record.reason is None:
         if record.exit_signal:
-            return f"back-off elapsed after the agent was killed by signal {record.exit_signal}"
+            return f"back-off elapsed after the agent was {ending(record.exit_code, record.exit_signal)}"
         if record.exit_code is not None:
-            return f"back-off elapsed after the agent exited with status {record.exit_code}"
+            return f"back-off elapsed after the agent {ending(record.exit_code, None)}"
         return "back-off elapsed"
     return f"retrying after {record.reason}" + (f": {record.message}" if record.message else "")
 
 
-def _succeeded(live: Live | None) -> bool:
+def _succeeded(live: Observed | None) -> bool:
     return live is not None and live.exit_status == 0 and not live.exit_signal
 
 
-def _should_restart(policy: str, live: Live | None) -> bool:
+def _should_restart(policy: str, live: Observed | None) -> bool:
     return policy == "Always" or (policy == "OnFailure" and not _succeeded(live))
 
 
-def _dead_agent(desired: DesiredSession, record: SessionRecord, live: Live | None, world: World) -> Action | None:
+def _dead_agent(desired: DesiredSession, record: SessionRecord, live: Observed | None, world: World) -> Action | None:
     """The session's agent is not running (dead pane, or no session at all)."""
     sid, common = record.id, {"project": desired.project, "kind": desired.kind, "worker": desired.worker,
                               "desired": desired, "record": record, "live": live}
@@ -140,21 +160,31 @@ def _dead_agent(desired: DesiredSession, record: SessionRecord, live: Live | Non
                   backoff_step=step, quick_failures=quick, retry_at=world.now + wait, phase=phase, **common)
 
 
+def _name_taken(desired: DesiredSession, sid: str, record: SessionRecord | None, live: Observed,
+                number: int | None) -> Action:
+    reason = (f"a session named {sid} exists on ao's tmux server but ao did not create it; "
+              "ao will not touch it: remove it or choose another sessionPrefix")
+    common = {"project": desired.project, "kind": desired.kind, "worker": desired.worker, "desired": desired,
+              "record": record, "live": live, "block": BlockReason.NAME_TAKEN}
+    if record is not None and record.reason == BlockReason.NAME_TAKEN:
+        return Action(Verb.WAIT, sid, reason=reason, **common)
+    return Action(Verb.BLOCKED, sid, reason=reason, number=number, **common)
+
+
 def _converge_one(desired: DesiredSession, sid: str, record: SessionRecord | None, world: World,
                   number: int | None) -> Action | None:
     live = world.observed.get(sid)
     common = {"project": desired.project, "kind": desired.kind, "worker": desired.worker, "desired": desired}
     if live is not None and not live.owned_by(world.owner):
-        reason = (f"a session named {sid} exists on ao's tmux server but ao did not create it; "
-                  "ao will not touch it: remove it or choose another sessionPrefix")
-        if record is not None and record.reason == "NameTaken":
-            return Action(Verb.WAIT, sid, reason=reason, record=record, live=live, **common)
-        return Action(Verb.BLOCKED, sid, reason=reason, record=record, live=live, number=number, **common)
+        return _name_taken(desired, sid, record, live, number)
     if record is None:
         if live is not None:
             return Action(Verb.ADOPT, sid, reason="found a live session with ao's stamp that the registry lost",
                           live=live, number=number, **common)
         return Action(Verb.CREATE, sid, reason="declared; no session", number=number, **common)
+    if world.forced.get(sid) == Force.RELAUNCH:
+        return Action(Verb.RELAUNCH, sid, reason="requested by a user", record=record, live=live,
+                      backoff_step=0, quick_failures=0, **common)
     running_hash = live.stamp.spec_hash if live is not None and live.stamp else record.spec_hash
     if running_hash != desired.spec_hash and (live is not None or record.phase not in (Phase.PENDING,)):
         fields = changed_fields(record.spec, desired.spec) if record.spec_hash != desired.spec_hash else ["(stamp)"]
@@ -173,110 +203,187 @@ def _number(session_id: str) -> int:
     return int(suffix) if suffix.isdigit() else -1
 
 
-def _ours(world: World, sid: str) -> Live | None:
-    """The live session `sid` if ao created it; a stranger's session of that name is never touched."""
-    live = world.observed.get(sid)
-    return live if live is not None and live.owned_by(world.owner) else None
+def _ours(world: World, sid: str) -> Observed | None:
+    """The observed session `sid` if ao created it; a stranger's session of that name is never touched."""
+    observed = world.observed.get(sid)
+    return observed if observed is not None and observed.owned_by(world.owner) else None
 
 
-def _reap(record: SessionRecord | None, sid: str, project: str, reason: str, live: Live | None) -> Action:
+def _reap(record: SessionRecord | None, sid: str, project: str, reason: str, live: Observed | None) -> Action:
     kind = record.kind if record else (live.stamp.kind if live and live.stamp else Kind.WORKER)
     return Action(Verb.REAP, sid, project=project, reason=reason, kind=kind,
                   worker=record.worker if record else None, record=record, live=live)
 
 
-def plan(world: World) -> list[Action]:
-    in_scope = (lambda name: True) if world.scope is None else (lambda name: name in world.scope)
-    records = {r.id: r for r in world.records}
-    actions: list[Action] = []
-    claimed: set[str] = set()  # session IDs that stay (are desired)
-    reaps: list[Action] = []
+@dataclass
+class _Plan:
+    """What the rules accumulate during one plan()."""
 
-    for project in world.desired:
-        if not in_scope(project.name) or project.suspended:
-            claimed.update(r.id for r in world.records if r.project == project.name)
-            claimed.update(sid for sid, live in world.observed.items()
-                           if live.stamp and live.stamp.project == project.name)
+    world: World
+    records: dict[str, SessionRecord]
+    actions: list[Action] = field(default_factory=list)
+    reaps: list[Action] = field(default_factory=list)
+    claimed: set[str] = field(default_factory=set)  # session IDs that stay (are desired)
+
+    def in_scope(self, project: str) -> bool:
+        return self.world.scope is None or project in self.world.scope
+
+    def converge(self, desired: DesiredSession, sid: str, record: SessionRecord | None, number: int | None) -> None:
+        action = _converge_one(desired, sid, record, self.world, number)
+        if action:
+            self.actions.append(_forced_start(action, self.world))
+
+
+def _forced_start(action: Action, world: World) -> Action:
+    """An explicit request to start a session: relaunch now, whatever the backoff or restart policy says."""
+    if world.forced.get(action.session_id) != Force.START or action.block is not None:
+        return action
+    if action.verb not in (Verb.BACKOFF, Verb.WAIT, Verb.EXITED):
+        return action
+    return replace(action, verb=Verb.RELAUNCH, reason="requested by `ao orchestrator ensure`",
+                   backoff_step=action.record.backoff_step if action.record else 0, quick_failures=0,
+                   retry_at=None, phase=None)
+
+
+def _leave_alone(p: _Plan, project: DesiredProject) -> None:
+    """Rule: a project out of scope or suspended keeps every session it has, untouched."""
+    p.claimed.update(r.id for r in p.world.records if r.project == project.name)
+    p.claimed.update(sid for sid, live in p.world.observed.items()
+                     if live.stamp and live.stamp.project == project.name)
+
+
+def _forced_relaunches(p: _Plan, project: DesiredProject) -> None:
+    """Rule: in a project left alone, a session a user asked to relaunch is relaunched all the same."""
+    for record in p.world.records:
+        if record.project == project.name and p.world.forced.get(record.id) == Force.RELAUNCH:
+            desired = next((d for d in project.sessions if d.kind == record.kind and d.worker == record.worker), None)
+            if desired is not None:
+                p.converge(desired, record.id, record, record.number)
+
+
+def _orchestrator(p: _Plan, project: DesiredProject) -> None:
+    """Rule: the project's one orchestrator, replaced when another project held its ID, left alone when held."""
+    if project.orchestrator is None:
+        return
+    sid = orchestrator_id(project.prefix)
+    record = p.records.get(sid)
+    p.claimed.add(sid)
+    if record is not None and (record.project != project.name or record.phase == Phase.TERMINATING):
+        p.reaps.append(_reap(record, sid, record.project, "being replaced", _ours(p.world, sid)))  # recreated later
+    elif record is None or record.phase not in HELD:
+        p.converge(project.orchestrator, sid, record, None)
+
+
+def _workers_by_name(p: _Plan, project: DesiredProject, mine: list[SessionRecord]) -> dict[str, SessionRecord]:
+    by_worker: dict[str, SessionRecord] = {}
+    for r in sorted(mine, key=lambda r: r.number or 0):
+        if r.kind == Kind.WORKER and r.worker and r.phase != Phase.TERMINATING and split_id(r.id)[0] == project.prefix:
+            by_worker.setdefault(r.worker, r)
+    return by_worker
+
+
+def _lost_sessions(p: _Plan, project: DesiredProject) -> dict[str, str]:
+    """Observed sessions that lost their registry row, matched to their worker by stamp (lowest number wins)."""
+    lost: dict[str, str] = {}
+    for sid, live in sorted(p.world.observed.items(), key=lambda item: _number(item[0])):
+        if (live.owned_by(p.world.owner) and sid not in p.records and live.stamp
+                and live.stamp.project == project.name and live.stamp.kind == Kind.WORKER
+                and split_id(sid)[0] == project.prefix and split_id(sid)[1].isdigit()):
+            lost.setdefault(live.stamp.worker, sid)
+    return lost
+
+
+class _Numbering:
+    """Rule: a new worker takes the project's next number that neither a session nor a row uses."""
+
+    def __init__(self, p: _Plan, project: DesiredProject) -> None:
+        self.p, self.prefix = p, project.prefix
+        self.next = max(p.world.counters.get(project.prefix, 1), 1)
+
+    def take(self) -> tuple[str, int]:
+        while worker_id(self.prefix, self.next) in self.p.world.observed or \
+                worker_id(self.prefix, self.next) in self.p.records:
+            self.next += 1
+        number = self.next
+        self.next += 1
+        return worker_id(self.prefix, number), number
+
+
+def _workers(p: _Plan, project: DesiredProject) -> None:
+    """Rule: each declared worker keeps its session (by row, else by stamp) or gets a new number.
+
+    Sessions a person suspended or stopped are left as they are while declared; a suspended one is
+    kept even when no longer declared (ao does not touch it), a stopped one is reaped.
+    """
+    mine = [r for r in p.world.records if r.project == project.name]
+    held = {r.id for r in mine if r.phase in HELD}
+    p.claimed.update(r.id for r in mine if r.phase == Phase.SUSPENDED)
+    by_worker, lost, numbering = _workers_by_name(p, project, mine), _lost_sessions(p, project), _Numbering(p, project)
+    for desired in project.workers:
+        assert desired.worker is not None
+        record = by_worker.get(desired.worker)
+        if record is not None:
+            sid, number = record.id, record.number
+        elif desired.worker in lost:
+            sid = lost[desired.worker]
+            number = int(split_id(sid)[1])
+        else:
+            sid, number = numbering.take()
+        p.claimed.add(sid)
+        if sid not in held:
+            p.converge(desired, sid, record, number)
+
+
+def _reap_undeclared(p: _Plan) -> None:
+    """Rule: active sessions that nothing declares any more are reaped."""
+    declared = {d.name for d in p.world.desired}
+    for record in p.world.records:
+        if record.id in p.claimed or not p.in_scope(record.project):
             continue
-        next_number = max(world.counters.get(project.prefix, 1), 1)
-        mine = [r for r in world.records if r.project == project.name]
+        if record.project in p.world.deleted or record.project not in declared:
+            gone = "its project was deleted"
+        elif record.kind == Kind.ORCHESTRATOR:
+            gone = "the orchestrator is no longer enabled"
+        else:
+            gone = f"worker {record.worker!r} is no longer declared"
+        p.claimed.add(record.id)
+        p.reaps.append(_reap(record, record.id, record.project, gone, _ours(p.world, record.id)))
 
-        if project.orchestrator is not None:
-            sid = orchestrator_id(project.prefix)
-            record = records.get(sid)
-            if record is not None and (record.project != project.name or record.phase == Phase.TERMINATING):
-                claimed.add(sid)  # reaped below; recreated on a later pass
-                reaps.append(_reap(record, sid, record.project, "being replaced", _ours(world, sid)))
-            elif record is not None and record.phase in HELD:
-                claimed.add(sid)
-            else:
-                claimed.add(sid)
-                action = _converge_one(project.orchestrator, sid, record, world, None)
-                if action:
-                    actions.append(action)
 
-        # Sessions a person suspended or stopped are left as they are while declared; a suspended
-        # one is kept even when no longer declared (ao does not touch it), a stopped one is reaped.
-        held = {r.id for r in mine if r.phase in HELD}
-        claimed.update(r.id for r in mine if r.phase == Phase.SUSPENDED)
-
-        by_worker: dict[str, SessionRecord] = {}
-        for r in sorted(mine, key=lambda r: r.number or 0):
-            if (r.kind == Kind.WORKER and r.worker and r.phase != Phase.TERMINATING
-                    and split_id(r.id)[0] == project.prefix):
-                by_worker.setdefault(r.worker, r)
-        # Live sessions that lost their registry row are matched to their worker by stamp.
-        lost: dict[str, str] = {}
-        for sid, live in sorted(world.observed.items(), key=lambda item: _number(item[0])):
-            if (live.owned_by(world.owner) and sid not in records and live.stamp
-                    and live.stamp.project == project.name and live.stamp.kind == Kind.WORKER
-                    and split_id(sid)[0] == project.prefix and split_id(sid)[1].isdigit()):
-                lost.setdefault(live.stamp.worker, sid)  # two claimants: the lower number wins
-        for desired in project.workers:
-            assert desired.worker is not None
-            record = by_worker.get(desired.worker)
-            if record is not None:
-                sid, number = record.id, record.number
-            elif desired.worker in lost:
-                sid = lost[desired.worker]
-                number = int(split_id(sid)[1])
-            else:
-                while worker_id(project.prefix, next_number) in world.observed or \
-                        worker_id(project.prefix, next_number) in records:
-                    next_number += 1
-                number = next_number
-                sid = worker_id(project.prefix, number)
-                next_number += 1
-            claimed.add(sid)
-            if sid in held:
-                continue
-            action = _converge_one(desired, sid, record, world, number)
-            if action:
-                actions.append(action)
-
-    # Active sessions that nothing declares any more.
-    for record in world.records:
-        if record.id in claimed or not in_scope(record.project):
-            continue
-        gone = "its project was deleted" if record.project in world.deleted or \
-            record.project not in {p.name for p in world.desired} else (
-            "the orchestrator is no longer enabled" if record.kind == Kind.ORCHESTRATOR
-            else f"worker {record.worker!r} is no longer declared")
-        claimed.add(record.id)
-        reaps.append(_reap(record, record.id, record.project, gone, _ours(world, record.id)))
-
-    # Live sessions with our stamp that no record or declaration explains.
-    for sid, live in world.observed.items():
-        if sid in claimed or not live.owned_by(world.owner):
+def _reap_orphans(p: _Plan) -> None:
+    """Rule: observed sessions with our stamp that no record or declaration explains are reaped."""
+    for sid, live in p.world.observed.items():
+        if sid in p.claimed or not live.owned_by(p.world.owner):
             continue
         project = live.stamp.project if live.stamp else ""
-        if not in_scope(project):
-            continue
-        reaps.append(_reap(None, sid, project, "orphaned session with ao's stamp; nothing declares it", live))
+        if p.in_scope(project):
+            p.reaps.append(_reap(None, sid, project, "orphaned session with ao's stamp; nothing declares it", live))
 
+
+def _launch_retry(action: Action, now: float) -> Action:
+    """When a launch fails, the session is retried after a back-off: decided here, written by the executor."""
+    if action.verb not in LAUNCHES:
+        return action
+    step = (action.record.backoff_step if action.record else 0) + 1
+    wait = max(backoff.delay(step, f"{action.session_id}/launch/{step}"), backoff.BASE_SECONDS)
+    return replace(action, launch_retry=LaunchRetry(step, now + wait))
+
+
+def plan(world: World) -> list[Action]:
+    p = _Plan(world, {r.id: r for r in world.records})
+    for project in world.desired:
+        if not p.in_scope(project.name) or project.suspended:
+            _leave_alone(p, project)
+            if p.in_scope(project.name):
+                _forced_relaunches(p, project)
+            continue
+        _orchestrator(p, project)
+        _workers(p, project)
+    _reap_undeclared(p)
+    _reap_orphans(p)
     # Workers are reaped before their orchestrator; creations run orchestrator first.
-    reaps.sort(key=lambda a: (a.kind == Kind.ORCHESTRATOR, a.project, a.session_id))
-    return reaps + actions
+    p.reaps.sort(key=lambda a: (a.kind == Kind.ORCHESTRATOR, a.project, a.session_id))
+    return [_launch_retry(a, world.now) for a in p.reaps + p.actions]
 
 
 def converged(actions: Iterable[Action]) -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..registry.records import Phase, ProjectRecord, SessionRecord
-from ..runtime.base import Live
+from ..runtime.base import Observed
 
 BAD_PHASES = frozenset({Phase.FAILED, Phase.CRASH_LOOP})
 SETTLED_PHASES = frozenset({Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED, Phase.STOPPED, Phase.SUSPENDED})
@@ -42,14 +42,14 @@ class ProjectStatus:
         return self.sync == "Synced" and self.health == "Healthy"
 
 
-def session_ready(record: SessionRecord, live: Live | None) -> bool:
+def session_ready(record: SessionRecord, live: Observed | None) -> bool:
     """Running with a live agent, or finished as its restart policy wants."""
     if record.phase == Phase.RUNNING:
         return live is not None and live.alive
     return record.phase == Phase.SUCCEEDED
 
 
-def _problem(record: SessionRecord, live: Live | None) -> str | None:
+def _problem(record: SessionRecord, live: Observed | None) -> str | None:
     if record.phase in BAD_PHASES or record.reason == "NameTaken":
         return f"{record.phase} ({record.reason}): {record.message or ''}".rstrip(": ")
     if record.phase == Phase.RUNNING and (live is None or not live.alive):
@@ -58,7 +58,7 @@ def _problem(record: SessionRecord, live: Live | None) -> str | None:
 
 
 def project_status(
-    project: ProjectRecord, sessions: Sequence[SessionRecord], observed: Mapping[str, Live]
+    project: ProjectRecord, sessions: Sequence[SessionRecord], observed: Mapping[str, Observed]
 ) -> ProjectStatus:
     blockers: list[Blocker] = []
     for record in sessions:
@@ -81,7 +81,7 @@ def project_status(
     return ProjectStatus(sync, health, tuple(blockers))
 
 
-def conditions(record: SessionRecord, live: Live | None) -> list[dict[str, object]]:
+def conditions(record: SessionRecord, live: Observed | None) -> list[dict[str, object]]:
     """Kubernetes-style conditions of one session."""
     ready = session_ready(record, live)
     agent = live is not None and live.alive

@@ -1,4 +1,13 @@
-"""The SQLite registry: desired state, sessions, events and messages in `$AO_DATA_DIR/ao.db`."""
+"""The SQLite registry: desired state, sessions, events and messages in `$AO_DATA_DIR/ao.db`.
+
+Light on import: the record types and the table owners (`messages`, `sources`) need only the
+standard library; `Registry` (sqlite-utils) is loaded when first asked for, so importing the pure
+planner or the light `ao send` path never loads the store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .records import (
     EventRecord,
@@ -7,6 +16,16 @@ from .records import (
     SessionRecord,
     WorkerRecord,
 )
-from .store import Registry
+
+if TYPE_CHECKING:
+    from .store import Registry
 
 __all__ = ["EventRecord", "MessageRecord", "ProjectRecord", "Registry", "SessionRecord", "WorkerRecord"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Registry":
+        from .store import Registry
+
+        return Registry
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

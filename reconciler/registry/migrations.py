@@ -36,7 +36,7 @@ def m001_initial(db: Database) -> None:
         {
             "project": str,
             "name": str,
-            "owner": str,  # "manifest", "spawn" or "api": who may prune it (DESIGN §5)
+            "owner": str,  # "manifest", "spawn" or "api": who may prune it
             "spec": str,
             "position": int,
             "created_at": float,
@@ -101,6 +101,7 @@ def m001_initial(db: Database) -> None:
 
 @migrations()
 def m002_messages(db: Database) -> None:
+    # Every read and write of this table is in registry/messages.py (plain SQL, shared by `ao send`).
     db["messages"].create(
         {
             "id": int,
@@ -133,9 +134,25 @@ def m003_sources(db: Database) -> None:
     )
 
 
+# Each session's current activity and its agent's last signal; owned by activity/store.py.
+ACTIVITY_TABLE = """
+create table if not exists activity (
+    session text primary key,
+    activity text not null,
+    reason text not null default '',
+    source text not null default '',
+    since real not null,
+    observed_at real not null,
+    signal_activity text,
+    signal_reason text,
+    signal_at real,
+    conversation text,
+    waiting_notified integer not null default 0
+)
+"""
+
+
 @migrations()
 def m004_activity(db: Database) -> None:
-    from ..activity.store import CREATE_SQL  # the table's SQL lives with its owner
-
-    db.execute(CREATE_SQL)
+    db.execute(ACTIVITY_TABLE)
     db["messages"].add_column("submitted_at", float)  # when the agent itself reported taking it

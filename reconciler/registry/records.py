@@ -30,6 +30,11 @@ class Kind(StrEnum):
     WORKER = "worker"
 
 
+# Who added a worker row: the manifest (re-applying it replaces the row) or an imperative command.
+MANIFEST_OWNER = "manifest"
+SPAWN_OWNER = "spawn"
+
+
 class _Row:
     _json_fields: tuple[str, ...] = ()
 

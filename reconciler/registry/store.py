@@ -14,6 +14,8 @@ from sqlite_utils import Database
 
 from ..errors import RegistryUnreadable
 from ..paths import private_dir, private_file
+from ..polling import poll
+from . import messages
 from .migrations import migrations
 from .records import (
     EventRecord,
@@ -31,15 +33,20 @@ def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
     # Switching a new database to WAL needs a lock that SQLite does not wait for (no busy
     # handler), so two processes opening a fresh data dir at once retry here.
-    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-    while True:
+    failures: list[sqlite3.OperationalError] = []
+
+    def wal() -> bool | None:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            break
+            return True
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            if "locked" not in str(exc):
                 raise
-            time.sleep(0.01)
+            failures.append(exc)
+            return None
+
+    if not poll(wal, timeout=BUSY_TIMEOUT_SECONDS, interval=0.01):
+        raise failures[-1]
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
 
@@ -66,6 +73,11 @@ class Registry:
                 raise  # busy, not broken: the caller waits or reports the holder
             raise RegistryUnreadable(path, getattr(exc, "strerror", None) or exc) from exc
         return registry
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, for the table owners (`messages`, `sources`) that run plain SQL."""
+        return self.db.conn
 
     def close(self) -> None:
         self.db.close()
@@ -228,15 +240,5 @@ class Registry:
         self, *, project: str | None = None, session: str | None = None, limit: int | None = None
     ) -> list[MessageRecord]:
         """Messages to or from `session` (or of `project`), oldest first."""
-        clauses, params = [], []
-        if project is not None:
-            clauses.append("project = ?")
-            params.append(project)
-        if session is not None:
-            clauses.append("(target = ? or sender = ?)")
-            params += [session, session]
-        where = f"where {' and '.join(clauses)}" if clauses else ""
-        sql = f"select * from messages {where} order by id desc"
-        if limit:
-            sql += f" limit {int(limit)}"
-        return [MessageRecord.from_row(r) for r in reversed(self._rows(sql, params))]
+        return [MessageRecord.from_row(r) for r in messages.recent(self.conn, project=project, session=session,
+                                                                   limit=limit)]

@@ -1,4 +1,4 @@
-"""The runtime protocol (DESIGN §6) and the values that cross it."""
+"""The runtime protocol (see docs/architecture.md) and the values that cross it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class Stamp:
 
 
 @dataclass(frozen=True)
-class Live:
+class Observed:
     """One session as the runtime sees it right now. A live session does not mean a live agent."""
 
     session_id: str
@@ -37,6 +37,15 @@ class Live:
 
 
 @dataclass(frozen=True)
+class CommandResult:
+    """What one multiplexer command returned."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
 class Launch:
     """Everything needed to start an agent: argv (never a shell string), cwd, env, stamp."""
 
@@ -51,7 +60,7 @@ class Launch:
 class Runtime(Protocol):
     name: str
 
-    def observe(self) -> dict[str, Live]:
+    def observe(self) -> dict[str, Observed]:
         """Every session of this runtime's private server, in one call."""
         ...
 
@@ -75,7 +84,7 @@ class Runtime(Protocol):
         """The visible screen of each session, in as few calls as the runtime allows."""
         ...
 
-    def probe(self, session_id: str) -> Live | None:
+    def probe(self, session_id: str) -> Observed | None:
         """One session, in one call; None when it does not exist."""
         ...
 

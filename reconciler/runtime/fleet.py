@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from ..errors import AoError, RuntimeMissing
 from ..paths import DataDir
-from .base import Launch, Live, Runtime
+from .base import Launch, Observed, Runtime
 
 
 class Fleet:
@@ -40,8 +40,8 @@ class Fleet:
             raise RuntimeMissing(f"unknown runtime {name!r}")
         return runtime
 
-    def observe(self) -> dict[str, Live]:
-        seen: dict[str, Live] = {}
+    def observe(self) -> dict[str, Observed]:
+        seen: dict[str, Observed] = {}
         usable = [name for name in self.runtimes if self.installed(name)]
         if not usable:
             self._runtime("tmux").observe()  # raises the one-line "tmux is not installed" error
@@ -89,7 +89,7 @@ class Fleet:
             self.runtimes[name].kill(session_id)
         self._where.pop(session_id, None)
 
-    def probe(self, session_id: str) -> Live | None:
+    def probe(self, session_id: str) -> Observed | None:
         name = self.where(session_id)
         return self.runtimes[name].probe(session_id) if name else None
 

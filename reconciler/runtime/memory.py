@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ..errors import RuntimeFailure
-from .base import Launch, Live
+from .base import Launch, Observed
 
 _pids = itertools.count(1000)
 
@@ -15,7 +15,7 @@ _pids = itertools.count(1000)
 @dataclass
 class MemorySession:
     launch: Launch
-    live: Live
+    live: Observed
     output: list[str] = field(default_factory=list)
     launches: int = 1
 
@@ -27,12 +27,12 @@ class MemoryRuntime:
         self.sessions: dict[str, MemorySession] = {}
         self.calls: list[tuple[str, str]] = []
 
-    def observe(self) -> dict[str, Live]:
+    def observe(self) -> dict[str, Observed]:
         self.calls.append(("observe", ""))
         return {sid: s.live for sid, s in self.sessions.items()}
 
-    def _start(self, launch: Launch) -> Live:
-        return Live(launch.session_id, alive=True, pid=next(_pids), stamp=launch.stamp)
+    def _start(self, launch: Launch) -> Observed:
+        return Observed(launch.session_id, alive=True, pid=next(_pids), stamp=launch.stamp)
 
     def create(self, launch: Launch) -> int | None:
         self.calls.append(("create", launch.session_id))
@@ -62,7 +62,7 @@ class MemoryRuntime:
     def screens(self, session_ids: Sequence[str]) -> dict[str, str]:
         return {sid: "\n".join(self.sessions[sid].output) for sid in session_ids if sid in self.sessions}
 
-    def probe(self, session_id: str) -> Live | None:
+    def probe(self, session_id: str) -> Observed | None:
         session = self.sessions.get(session_id)
         return session.live if session else None
 
@@ -86,7 +86,7 @@ class MemoryRuntime:
         session = self.sessions[session_id]
         session.live = replace(session.live, alive=False, exit_status=status, exit_signal=signal, dead_at=at)
 
-    def add_foreign(self, live: Live) -> None:
+    def add_foreign(self, live: Observed) -> None:
         """A session ao did not create (no stamp, or another owner's)."""
         self.sessions[live.session_id] = MemorySession(
             Launch(live.session_id, ("true",), "/", (), live.stamp), live  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """tmux runtime: one private server per data dir, every call through `TmuxRuntime.run`.
 
-Facts this relies on (see tmux-facts.md): `remain-on-exit on` in the server's own config keeps a
+Facts this relies on (docs/tmux-facts.md): `remain-on-exit on` in the server's own config keeps a
 dead agent's pane with its exit status; `list-panes -a -F` observes every session in one call;
 `=name` targets match exactly (plain names are prefix-matched); user options (`@ao-*`) carry
 the ownership stamp and survive `respawn-pane`.
@@ -12,13 +12,12 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import RuntimeFailure, RuntimeMissing
 from ..paths import private_dir, write_private
-from .base import Launch, Live, Stamp
+from .base import CommandResult, Launch, Observed, Stamp
 
 SEPARATOR = "\x1f"
 SCREEN_END = "\x1fao-screen-end\x1f"
@@ -53,13 +52,6 @@ _PRIVATE_ENV = re.compile(r"^(AO_|TMUX$|TMUX_PANE$)")
 INSTALL_HINT = "install it with `apt-get install tmux` (Debian/Ubuntu) or `brew install tmux` (macOS)"
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 def tmux_binary() -> str:
     found = shutil.which("tmux")
     if not found:
@@ -67,21 +59,16 @@ def tmux_binary() -> str:
     return found
 
 
-def tmux_version(binary: str | None = None) -> str:
-    out = subprocess.run([binary or tmux_binary(), "-V"], capture_output=True, text=True, check=False)
-    return out.stdout.strip().removeprefix("tmux ")
-
-
 def _int(text: str) -> int | None:
     return int(text) if text.strip().lstrip("-").isdigit() else None
 
 
-def _parse(line: str) -> Live:
+def _parse(line: str) -> Observed:
     row = dict(zip(FIELDS, line.split(SEPARATOR), strict=True))
     dead = row["pane_dead"] == "1"
     owner = row["@ao-owner"]
     stamp = Stamp(owner, row["@ao-project"], row["@ao-kind"], row["@ao-worker"], row["@ao-spec"]) if owner else None
-    return Live(
+    return Observed(
         session_id=row["session_name"],
         alive=not dead,
         pid=_int(row["pane_pid"]),
@@ -129,7 +116,7 @@ class TmuxRuntime:
         write_private(self.config, CONFIG)
         self.socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def run(self, *args: str, input: str | None = None, check: bool = True, path: str | None = None) -> Result:
+    def run(self, *args: str, input: str | None = None, check: bool = True, path: str | None = None) -> CommandResult:
         """Run one tmux command (or `;`-joined sequence) against ao's private server."""
         argv = [self.binary, "-S", str(self.socket), "-f", str(self.config), *args]
         # tmux gives a new pane the PATH of the client that asked for it, whatever `-e PATH=` says.
@@ -141,14 +128,14 @@ class TmuxRuntime:
             )
         except subprocess.TimeoutExpired as exc:
             raise RuntimeFailure(f"tmux {args[0]} did not answer within {TIMEOUT_SECONDS}s") from exc
-        result = Result(proc.returncode, proc.stdout, proc.stderr.strip())
+        result = CommandResult(proc.returncode, proc.stdout, proc.stderr.strip())
         if check and result.returncode != 0:
             raise RuntimeFailure(f"tmux {args[0]} failed: {result.stderr or f'exit {result.returncode}'}")
         return result
 
     # ------------------------------------------------------------ observe
 
-    def observe(self) -> dict[str, Live]:
+    def observe(self) -> dict[str, Observed]:
         sessions = self._list_panes()
         if any(not s.alive and s.exit_status is None and s.exit_signal is None for s in sessions.values()):
             # tmux 3.3a sometimes misses the SIGCHLD of an agent that exits while a client command
@@ -158,19 +145,19 @@ class TmuxRuntime:
             sessions = self._list_panes()
         return sessions
 
-    def _list_panes(self) -> dict[str, Live]:
+    def _list_panes(self) -> dict[str, Observed]:
         result = self.run("list-panes", "-a", "-F", FORMAT, check=False)
         if result.returncode != 0:
             if _NO_SERVER.search(result.stderr):
                 return {}  # no server yet: truly no sessions
             raise RuntimeFailure(f"cannot observe tmux sessions: {result.stderr}")
-        sessions: dict[str, Live] = {}
+        sessions: dict[str, Observed] = {}
         for line in result.stdout.splitlines():
             live = _parse(line)
             sessions.setdefault(live.session_id, live)  # a user split the window: the first pane is the agent's
         return sessions
 
-    def probe(self, session_id: str) -> Live | None:
+    def probe(self, session_id: str) -> Observed | None:
         """One session, in one call: None when there is no such session."""
         result = self.run("display-message", "-p", "-t", exact(session_id), FORMAT, check=False)
         if result.returncode != 0:
@@ -273,9 +260,6 @@ class TmuxRuntime:
 
     def attach_argv(self, session_id: str) -> list[str]:
         return [self.binary, "-S", str(self.socket), "attach-session", "-t", f"={session_id}"]
-
-    def server_running(self) -> bool:
-        return self.run("list-sessions", check=False).returncode == 0
 
     def kill_server(self) -> None:
         self.run("kill-server", check=False)

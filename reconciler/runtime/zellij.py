@@ -21,12 +21,11 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuntimeFailure, RuntimeMissing
 from ..paths import write_private
-from .base import Launch, Live, Stamp
+from .base import CommandResult, Launch, Observed, Stamp
 
 MIN_VERSION = (0, 44, 2)  # --pane-id on paste/send-keys/dump-screen, sessions without clients
 TIMEOUT_SECONDS = 15
@@ -42,23 +41,16 @@ LAUNCHER = (
 _NO_SESSIONS = re.compile(r"no active zellij sessions", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
+Runner = Callable[[Sequence[str], dict[str, str], str | None], CommandResult]
 
 
-Runner = Callable[[Sequence[str], dict[str, str], str | None], Result]
-
-
-def _subprocess_runner(argv: Sequence[str], env: dict[str, str], input: str | None) -> Result:
+def _subprocess_runner(argv: Sequence[str], env: dict[str, str], input: str | None) -> CommandResult:
     try:
         proc = subprocess.run(list(argv), input=input, capture_output=True, text=True, errors="backslashreplace",
                               env=env, timeout=TIMEOUT_SECONDS, check=False)
     except subprocess.TimeoutExpired as exc:
         raise RuntimeFailure(f"zellij {argv[1] if len(argv) > 1 else ''} did not answer within {TIMEOUT_SECONDS}s") from exc
-    return Result(proc.returncode, proc.stdout, proc.stderr.strip())
+    return CommandResult(proc.returncode, proc.stdout, proc.stderr.strip())
 
 
 def zellij_version(binary: str) -> tuple[int, ...] | None:
@@ -115,7 +107,7 @@ class ZellijRuntime:
             self._binary = found
         return self._binary
 
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> Result:
+    def run(self, *args: str, input: str | None = None, check: bool = True) -> CommandResult:
         self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         result = self._runner([self.binary, *args], self._env, input)
         if check and result.returncode != 0:
@@ -141,18 +133,18 @@ class ZellijRuntime:
         except OSError:
             return None
 
-    def _action(self, session_id: str, *args: str) -> Result:
+    def _action(self, session_id: str, *args: str) -> CommandResult:
         return self.run("--session", self.session_name(session_id), "action", *args)
 
     # ------------------------------------------------------------ observe
 
-    def observe(self) -> dict[str, Live]:
+    def observe(self) -> dict[str, Observed]:
         result = self.run("list-sessions", "--no-formatting", check=False)
         if result.returncode != 0:
             if _NO_SESSIONS.search(result.stdout + result.stderr):
                 return {}
             raise RuntimeFailure(f"cannot observe zellij sessions: {result.stderr or result.stdout.strip()}")
-        sessions: dict[str, Live] = {}
+        sessions: dict[str, Observed] = {}
         for line in result.stdout.splitlines():
             if not line.strip():
                 continue
@@ -161,7 +153,7 @@ class ZellijRuntime:
             sessions[live.session_id] = live
         return sessions
 
-    def _live(self, name: str, *, exited: bool) -> Live:
+    def _live(self, name: str, *, exited: bool) -> Observed:
         state = self._state(name)
         try:
             meta = json.loads(self._read(Path(f"{state}.json")) or "null")
@@ -175,13 +167,13 @@ class ZellijRuntime:
             code = int(status)
             dead_at = Path(f"{state}.status").stat().st_mtime
             signal = code - 128 if code > 128 else None
-            return Live(session_id, False, pid, None if signal else code, signal, dead_at, stamp, self.name)
+            return Observed(session_id, False, pid, None if signal else code, signal, dead_at, stamp, self.name)
         if exited:
-            return Live(session_id, False, pid, None, None, None, stamp, self.name)
+            return Observed(session_id, False, pid, None, None, None, stamp, self.name)
         alive = pid is None or _pid_alive(pid)  # no pid file yet: the launcher is starting
-        return Live(session_id, alive, pid, None, None, None, stamp, self.name)
+        return Observed(session_id, alive, pid, None, None, None, stamp, self.name)
 
-    def probe(self, session_id: str) -> Live | None:
+    def probe(self, session_id: str) -> Observed | None:
         return self.observe().get(session_id)
 
     # ------------------------------------------------------------ lifecycle

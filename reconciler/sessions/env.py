@@ -1,4 +1,4 @@
-"""The environment every session gets (DESIGN §4)."""
+"""The environment every session gets."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""Session identity (DESIGN §4): `{prefix}-orchestrator` and `{prefix}-{n}`."""
+"""Session identity: `{prefix}-orchestrator` and `{prefix}-{n}`."""
 
 from __future__ import annotations
 
 ORCHESTRATOR = "orchestrator"
+# What a session ID may look like; checked where one arrives from outside (URL paths, CLI arguments).
+SESSION_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,80}$"
 
 
 def orchestrator_id(prefix: str) -> str:

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from reconciler.activity import store as activity_store
+from reconciler.registry.migrations import ACTIVITY_TABLE
 from reconciler.messaging.typing import Agent, type_message
 from reconciler.paths import DataDir
 from reconciler.runtime.base import Launch, Stamp
@@ -116,7 +116,7 @@ def test_messages_are_submitted_once_single_and_multi_line(runtime):
     rt.create(launch("m-1", [sys.executable, "-m", "reconciler.sessions.demo_agent"], runtime=rt.name))
     retry_until(lambda: (o := rt.observe()) and "m-1" in o and rt.capture("m-1", 5).rstrip().endswith(">"))
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.execute(activity_store.CREATE_SQL)
+    conn.execute(ACTIVITY_TABLE)
     conn.execute("create table messages (id integer primary key, outcome text)")
     demo = Agent("demo", time.time())
     assert type_message(rt, conn, "m-1", 1, "just one line", demo).outcome == "delivered"

@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from reconciler.registry.migrations import ACTIVITY_TABLE
 from reconciler.activity import store
 from reconciler.activity.decide import SIGNAL_LEAD_SECONDS, decide
 from reconciler.activity.model import Activity, Reading
@@ -145,7 +146,7 @@ def test_unrecognised_screens_start_then_turn_unknown() -> None:
 @pytest.fixture
 def conn() -> sqlite3.Connection:
     db = sqlite3.connect(":memory:", isolation_level=None)
-    db.execute(store.CREATE_SQL)
+    db.execute(ACTIVITY_TABLE)
     db.execute("create table sessions (id text primary key, project text)")
     db.execute("create table events (id integer primary key, at real, project text, session text, type text, "
                "reason text, message text)")

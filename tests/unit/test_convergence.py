@@ -31,9 +31,9 @@ from reconciler.manifest.loader import load_text
 from reconciler.paths import DataDir
 from reconciler.reconcile.desired import desired_projects
 from reconciler.reconcile.plan import Action, Verb, converged
-from reconciler.reconcile.service import Ao, PassReport
+from reconciler.reconcile.service import PassReport, Service
 from reconciler.registry.records import Kind, Phase
-from reconciler.runtime.base import Live, Stamp
+from reconciler.runtime.base import Observed, Stamp
 from reconciler.runtime.memory import MemoryRuntime
 
 MAX_PASSES = 6
@@ -175,10 +175,10 @@ class World:
         self.models = models
         self.now = START
         self.runtime = MemoryRuntime()
-        self.ao = Ao(DataDir.resolve(root / "data"), runtime=self.runtime, clock=lambda: self.now,
+        self.ao = Service(DataDir.resolve(root / "data"), runtime=self.runtime, clock=lambda: self.now,
                      on_wait=lambda message: None)
         self.owner = self.ao.data_dir.owner_id
-        self.foreign: dict[str, tuple[Live, int]] = {}  # id -> (what was added, len(calls) at the time)
+        self.foreign: dict[str, tuple[Observed, int]] = {}  # id -> (what was added, len(calls) at the time)
         self.bound: dict[str, tuple[str, str]] = {}  # worker session id -> (project, worker), forever
         self.retired: set[str] = set()  # worker session ids that were reaped or killed
         self.ids: dict[tuple[str, str], str] = {}  # declared worker -> its session id while it stays declared
@@ -218,7 +218,7 @@ class World:
                 return n
         raise AssertionError(f"not converged after {MAX_PASSES} passes; log {self.log}; passes {history}")
 
-    def owned(self) -> dict[str, Live]:
+    def owned(self) -> dict[str, Observed]:
         return {sid: s.live for sid, s in self.runtime.sessions.items() if s.live.owned_by(self.owner)}
 
     def model(self, i: int) -> ProjectModel:
@@ -275,7 +275,7 @@ class World:
                 self.ambiguous.add((m.name, name))
             if sid in self.runtime.sessions or sid in self.retired:
                 return
-            self.runtime.add_foreign(Live(sid, alive=alive, pid=99, exit_status=None if alive else 1, stamp=stamp))
+            self.runtime.add_foreign(Observed(sid, alive=alive, pid=99, exit_status=None if alive else 1, stamp=stamp))
             self.log.append((kind, sid, stamp.worker, alive))
         elif kind == "foreign":
             i, where, other_owner = args
@@ -348,7 +348,7 @@ class World:
             return
         stamp = Stamp("ao-someoneelse", project, Kind.ORCHESTRATOR if sid.endswith("-orchestrator") else Kind.WORKER,
                       "" if sid.endswith("-orchestrator") else "w0", "v1-x") if other_owner else None
-        live = Live(sid, alive=True, pid=4321, stamp=stamp)
+        live = Observed(sid, alive=True, pid=4321, stamp=stamp)
         self.runtime.add_foreign(live)
         self.foreign[sid] = (live, len(self.runtime.calls))
         self.log.append(("foreign", sid, other_owner))
@@ -603,7 +603,7 @@ def test_a_worker_id_is_never_reused_after_reap_and_redeclaration(shop: World) -
 def test_reaping_a_blocked_orchestrator_never_kills_the_foreign_squatter(shop: World, how: str) -> None:
     w = shop
     _apply_text(w, _manifest(w.repo, orchestrator=False))
-    squatter = Live("shop-orchestrator", alive=True, pid=1)
+    squatter = Observed("shop-orchestrator", alive=True, pid=1)
     w.runtime.add_foreign(squatter)
     assert [a.verb.value for a in _apply_text(w, _manifest(w.repo)).actions] == ["blocked"]
     assert [a.verb.value for a in w.ao.reconcile().actions] == ["wait"]

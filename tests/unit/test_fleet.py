@@ -2,7 +2,7 @@
 
 The two multiplexers are in-memory runtimes named "tmux" and "zellij" (their sessions say which
 runtime hosts them, as the real adapters' do); which of them is installed is given explicitly.
-The service tests run the real Ao (SQLite registry, planner, executor) over such a fleet.
+The service tests run the real Service (SQLite registry, planner, executor) over such a fleet.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import reconciler.runtime.tmux as tmux_module
 from reconciler.errors import AoError, RuntimeMissing
 from reconciler.manifest.loader import load_text
 from reconciler.paths import DataDir
-from reconciler.reconcile.service import Ao
+from reconciler.reconcile.service import Service
 from reconciler.registry.records import Phase
 from reconciler.runtime.base import Launch, Stamp
 from reconciler.runtime.fleet import Fleet
@@ -281,19 +281,19 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def service(tmp_path: Path, f: Fleet) -> Ao:
+def service(tmp_path: Path, f: Fleet) -> Service:
     """The real service on one data dir; a new one per `ao` run, as the CLI makes."""
-    return Ao(DataDir.resolve(tmp_path / "data"), runtime=f, clock=lambda: START, on_wait=lambda message: None)
+    return Service(DataDir.resolve(tmp_path / "data"), runtime=f, clock=lambda: START, on_wait=lambda message: None)
 
 
-def apply(ao: Ao, tmp_path: Path, repo: Path) -> None:
+def apply(ao: Service, tmp_path: Path, repo: Path) -> None:
     loaded, issues = load_text(textwrap.dedent(MANIFEST.format(repo=repo)), "<test>", tmp_path)
     assert not issues, issues
     report = ao.apply(loaded)
     assert report.reconcile.ok, [(o.action.session_id, o.detail) for o in report.reconcile.outcomes]
 
 
-def rows(ao: Ao) -> dict[str, tuple[str | None, str]]:
+def rows(ao: Service) -> dict[str, tuple[str | None, str]]:
     return {r.id: (r.runtime, r.phase) for r in ao.sessions()}
 
 

@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 from pydantic import ValidationError
 
+from reconciler.registry.migrations import ACTIVITY_TABLE
 from reconciler.manifest.models import WorkerSpec
-from reconciler.activity import store as activity_store
 from reconciler.messaging.typing import Agent, type_message
 from reconciler.messaging.text import MessageRejected, compose, for_display
 
@@ -39,7 +39,7 @@ def test_delivered_text_never_carries_a_control_character() -> None:
     # A lifecycle notice quoting a hostile issue, queued before validation existed.
     terminal = Terminal()
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.execute(activity_store.CREATE_SQL)
+    conn.execute(ACTIVITY_TABLE)
     conn.execute("create table messages (id integer primary key, outcome text)")
     type_message(terminal, conn, "shop-orchestrator", 1, f"shop-3 (issue {HOSTILE}) exited 0", Agent(None, 0.0),
                  sleep=lambda _: None)

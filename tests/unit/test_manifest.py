@@ -1,4 +1,4 @@
-"""Loading and validating `ao/v1` manifests (DESIGN §3) through `load_paths` / `load_text`.
+"""Loading and validating `ao/v1` manifests through `load_paths` / `load_text`.
 
 Every YAML snippet is written with `textwrap.dedent`, so its first line is line 1 and the
 line/column numbers asserted below can be checked by counting lines in the snippet. Documents

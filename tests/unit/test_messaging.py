@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.registry.migrations import ACTIVITY_TABLE
 from reconciler.cli.entry import _split_global
 from reconciler.messaging import cli as send_cli
-from reconciler.activity import store as activity_store
 from reconciler.messaging.typing import (
     ENTER_RETRIES,
     PAUSE_BEFORE_ENTER,
@@ -157,7 +157,7 @@ def Delivery(outcome: str, presses: int) -> tuple[str, int]:  # noqa: N802 - rea
 
 def mailbox() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.execute(activity_store.CREATE_SQL)
+    conn.execute(ACTIVITY_TABLE)
     conn.execute("create table messages (id integer primary key, target text, body text, outcome text)")
     conn.execute("insert into messages values (1, 'shop-2', 'x', 'delivering')")
     return conn

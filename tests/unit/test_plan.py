@@ -1,7 +1,7 @@
 """Table-driven tests of the pure planner, plus the backoff and desired-state helpers it uses.
 
 Every world here is built by hand: desired projects from ProjectRecord/WorkerRecord values (through
-the real `desired_projects`), session rows, `Live` observations with stamps, counters and a clock.
+the real `desired_projects`), session rows, `Observed` observations with stamps, counters and a clock.
 Nothing touches disk, SQLite or a multiplexer.
 """
 
@@ -32,7 +32,7 @@ from reconciler.registry.records import (
     SessionRecord,
     WorkerRecord,
 )
-from reconciler.runtime.base import Live, Stamp
+from reconciler.runtime.base import Observed, Stamp
 from reconciler.sessions.naming import orchestrator_id, worker_id
 
 OWNER = "ao-0123456789ab"
@@ -92,24 +92,24 @@ def record(ds: DesiredSession, sid: str, *, phase: str = Phase.RUNNING, **over: 
 
 
 def live(ds: DesiredSession, sid: str, *, alive: bool = True, owner: str = OWNER, spec_hash: str | None = None,
-         **over: object) -> Live:
+         **over: object) -> Observed:
     stamp = Stamp(owner, ds.project, ds.kind, ds.worker or "", spec_hash or ds.spec_hash)
-    return Live(sid, alive=alive, pid=4242 if alive else None, stamp=stamp, **over)  # type: ignore[arg-type]
+    return Observed(sid, alive=alive, pid=4242 if alive else None, stamp=stamp, **over)  # type: ignore[arg-type]
 
 
 def dead(ds: DesiredSession, sid: str, status: int | None = 1, signal: int | None = None,
-         dead_at: float | None = None, **over: object) -> Live:
+         dead_at: float | None = None, **over: object) -> Observed:
     return live(ds, sid, alive=False, exit_status=status, exit_signal=signal, dead_at=dead_at, **over)
 
 
-def foreign(sid: str, *, stamp: Stamp | None = None, alive: bool = True) -> Live:
-    return Live(sid, alive=alive, pid=777, stamp=stamp)
+def foreign(sid: str, *, stamp: Stamp | None = None, alive: bool = True) -> Observed:
+    return Observed(sid, alive=alive, pid=777, stamp=stamp)
 
 
 def world(
     dps: Sequence[DesiredProject],
     records: Iterable[SessionRecord] = (),
-    lives: Iterable[Live] = (),
+    lives: Iterable[Observed] = (),
     counters: dict[str, int] | None = None,
     *,
     now: float = NOW,
@@ -123,7 +123,7 @@ def world(
     )
 
 
-def steady(dps: Sequence[DesiredProject]) -> tuple[list[SessionRecord], list[Live], dict[str, int]]:
+def steady(dps: Sequence[DesiredProject]) -> tuple[list[SessionRecord], list[Observed], dict[str, int]]:
     """Records, live sessions and counters of a fully converged world for `dps`."""
     records, lives, counters = [], [], {}
     for dp in dps:
@@ -699,7 +699,7 @@ def test_reap_of_a_blocked_record_never_targets_the_foreign_session(change: str)
 # ---------------------------------------------------------------- scope and suspension
 
 
-def _two_projects_out_of_shape() -> tuple[tuple[DesiredProject, ...], list[SessionRecord], list[Live], dict]:
+def _two_projects_out_of_shape() -> tuple[tuple[DesiredProject, ...], list[SessionRecord], list[Observed], dict]:
     dps = desired([proj("alpha"), proj("beta")], [wk("alpha", "x"), wk("beta", "y")])
     records, lives, counters = steady(dps)
     x, y = find(dps, "alpha", "x"), find(dps, "beta", "y")

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 import reconciler.runtime.zellij as zellij_module
 from reconciler.errors import RuntimeFailure, RuntimeMissing
-from reconciler.runtime.base import Launch, Live, Stamp
+from reconciler.runtime.base import Launch, Observed, Stamp
 from reconciler.runtime.zellij import (
     LAUNCHER,
-    Result,
+    CommandResult,
     ZellijRuntime,
     kdl_string,
     layout,
@@ -61,15 +61,15 @@ class Call:
 
 @dataclass
 class FakeZellij:
-    """Records every call; replies with a canned Result per verb (success with no output by default)."""
+    """Records every call; replies with a canned CommandResult per verb (success with no output by default)."""
 
     calls: list[Call] = field(default_factory=list)
-    replies: dict[str, Result | Callable[[Call], Result]] = field(default_factory=dict)
+    replies: dict[str, CommandResult | Callable[[Call], CommandResult]] = field(default_factory=dict)
 
     def __call__(self, argv, env, input):  # type: ignore[no-untyped-def]
         call = Call(list(argv), dict(env), input)
         self.calls.append(call)
-        reply = self.replies.get(call.verb, Result(0, "", ""))
+        reply = self.replies.get(call.verb, CommandResult(0, "", ""))
         return reply(call) if callable(reply) else reply
 
     @property
@@ -99,8 +99,8 @@ def state_file(zj: ZellijRuntime, name: str, suffix: str) -> Path:
     return zj.state_dir / f"{name}{suffix}"
 
 
-def listing(*lines: str) -> Result:
-    return Result(0, "".join(f"{line}\n" for line in lines), "")
+def listing(*lines: str) -> CommandResult:
+    return CommandResult(0, "".join(f"{line}\n" for line in lines), "")
 
 
 # ---------------------------------------------------------------- a small KDL v1 reader
@@ -253,11 +253,11 @@ def test_the_kdl_reader_rejects_broken_literals() -> None:
 def test_create_clears_a_stale_session_then_starts_from_its_layout(zj: ZellijRuntime, fake: FakeZellij) -> None:
     seen_at_attach: dict[str, str] = {}
 
-    def on_attach(call: Call) -> Result:
+    def on_attach(call: Call) -> CommandResult:
         # The layout and the stamp must exist before zellij starts the session.
         seen_at_attach["kdl"] = state_file(zj, "shop-1", ".kdl").read_text()
         seen_at_attach["json"] = state_file(zj, "shop-1", ".json").read_text()
-        return Result(0, "", "")
+        return CommandResult(0, "", "")
 
     fake.replies["attach"] = on_attach
     launch = make_launch()
@@ -292,18 +292,18 @@ def test_create_forgets_the_previous_agents_pid_and_status(zj: ZellijRuntime, fa
 
 
 @pytest.mark.parametrize("stale_reply", [
-    Result(1, "", 'No session named "shop-1" found.'),
-    Result(1, "", "Session: \"shop-1\" not found"),
-    Result(2, "", "something unexpected"),
+    CommandResult(1, "", 'No session named "shop-1" found.'),
+    CommandResult(1, "", "Session: \"shop-1\" not found"),
+    CommandResult(2, "", "something unexpected"),
 ])
-def test_create_goes_on_whatever_the_pre_clean_says(zj: ZellijRuntime, fake: FakeZellij, stale_reply: Result) -> None:
+def test_create_goes_on_whatever_the_pre_clean_says(zj: ZellijRuntime, fake: FakeZellij, stale_reply: CommandResult) -> None:
     fake.replies["delete-session"] = stale_reply
     zj.create(make_launch())
     assert [c.verb for c in fake.calls] == ["delete-session", "attach"]
 
 
 def test_create_fails_when_zellij_cannot_start_the_session(zj: ZellijRuntime, fake: FakeZellij) -> None:
-    fake.replies["attach"] = Result(1, "", "Session with name \"shop-1\" already exists")
+    fake.replies["attach"] = CommandResult(1, "", "Session with name \"shop-1\" already exists")
     with pytest.raises(RuntimeFailure, match="already exists"):
         zj.create(make_launch())
 
@@ -339,13 +339,13 @@ def _write_state(zj: ZellijRuntime, name: str) -> list[Path]:
 
 
 @pytest.mark.parametrize("reply", [
-    Result(0, "", ""),
-    Result(1, "", 'No session named "shop-1" found.'),
-    Result(1, "Session \"shop-1\" not found\n", ""),
-    Result(1, "", "Session shop-1 does not exist"),
-    Result(1, "No active zellij sessions found.\n", ""),
+    CommandResult(0, "", ""),
+    CommandResult(1, "", 'No session named "shop-1" found.'),
+    CommandResult(1, "Session \"shop-1\" not found\n", ""),
+    CommandResult(1, "", "Session shop-1 does not exist"),
+    CommandResult(1, "No active zellij sessions found.\n", ""),
 ])
-def test_kill_deletes_the_session_and_its_state(zj: ZellijRuntime, fake: FakeZellij, reply: Result) -> None:
+def test_kill_deletes_the_session_and_its_state(zj: ZellijRuntime, fake: FakeZellij, reply: CommandResult) -> None:
     files = _write_state(zj, "shop-1")
     other = _write_state(zj, "shop-10")
     fake.replies["delete-session"] = reply
@@ -357,7 +357,7 @@ def test_kill_deletes_the_session_and_its_state(zj: ZellijRuntime, fake: FakeZel
 
 def test_kill_reports_a_real_failure_and_keeps_the_state(zj: ZellijRuntime, fake: FakeZellij) -> None:
     files = _write_state(zj, "shop-1")
-    fake.replies["delete-session"] = Result(1, "", "Permission denied (os error 13)")
+    fake.replies["delete-session"] = CommandResult(1, "", "Permission denied (os error 13)")
     with pytest.raises(RuntimeFailure, match="Permission denied"):
         zj.kill("shop-1")
     assert all(f.exists() for f in files)
@@ -367,19 +367,19 @@ def test_kill_reports_a_real_failure_and_keeps_the_state(zj: ZellijRuntime, fake
 
 
 def test_capture_dumps_the_full_scrollback_and_keeps_the_last_lines(zj: ZellijRuntime, fake: FakeZellij) -> None:
-    fake.replies["dump-screen"] = Result(0, "one\ntwo\n  three  \nfour\n\n   \n\n", "")
+    fake.replies["dump-screen"] = CommandResult(0, "one\ntwo\n  three  \nfour\n\n   \n\n", "")
     assert zj.capture("shop-1", 2) == "  three  \nfour"
     assert zj.capture("shop-1", 50) == "one\ntwo\n  three  \nfour"
     assert fake.argvs == [[BIN, "--session", "shop-1", "action", "dump-screen", "--pane-id", PANE, "--full"]] * 2
 
 
 def test_capture_of_a_blank_screen_is_empty(zj: ZellijRuntime, fake: FakeZellij) -> None:
-    fake.replies["dump-screen"] = Result(0, "\n\n   \n", "")
+    fake.replies["dump-screen"] = CommandResult(0, "\n\n   \n", "")
     assert zj.capture("shop-1", 10) == ""
 
 
 def test_capture_failure_is_a_runtime_failure(zj: ZellijRuntime, fake: FakeZellij) -> None:
-    fake.replies["dump-screen"] = Result(1, "", "There is no active session!")
+    fake.replies["dump-screen"] = CommandResult(1, "", "There is no active session!")
     with pytest.raises(RuntimeFailure, match="no active session"):
         zj.capture("shop-1", 10)
 
@@ -403,7 +403,7 @@ def test_a_message_that_starts_with_a_dash_is_pasted_as_text(zj: ZellijRuntime, 
 
 
 def test_paste_failure_is_a_runtime_failure(zj: ZellijRuntime, fake: FakeZellij) -> None:
-    fake.replies["paste"] = Result(1, "", "boom")
+    fake.replies["paste"] = CommandResult(1, "", "boom")
     with pytest.raises(RuntimeFailure, match="boom"):
         zj.paste("shop-1", "hello")
 
@@ -416,7 +416,7 @@ def test_paste_failure_is_a_runtime_failure(zj: ZellijRuntime, fake: FakeZellij)
 ])
 def test_cursor_line_is_the_last_non_blank_line_of_the_viewport(zj: ZellijRuntime, fake: FakeZellij,
                                                                 screen: str, line: str) -> None:
-    fake.replies["dump-screen"] = Result(0, screen, "")
+    fake.replies["dump-screen"] = CommandResult(0, screen, "")
     assert zj.cursor_line("shop-1") == line
     assert fake.argvs == [[BIN, "--session", "shop-1", "action", "dump-screen", "--pane-id", PANE]]
 
@@ -565,7 +565,7 @@ def test_launcher_records_the_agents_own_pid_and_exit_status(tmp_path: Path, zj:
     fake.replies["list-sessions"] = listing("shop-1 [Created 2s ago] ")
     status_mtime = state_file(zj, "shop-1", ".status").stat().st_mtime
     assert zj.observe() == {
-        "shop-1": Live("shop-1", alive=False, pid=int(agent_pid), exit_status=3, exit_signal=None,
+        "shop-1": Observed("shop-1", alive=False, pid=int(agent_pid), exit_status=3, exit_signal=None,
                        dead_at=status_mtime, stamp=STAMP, runtime="zellij"),
     }
 
@@ -735,22 +735,22 @@ def test_a_corrupt_stamp_on_a_shortened_name_reports_the_zellij_name(cramped) ->
 
 
 @pytest.mark.parametrize("reply", [
-    Result(1, "No active zellij sessions found.\n", ""),
-    Result(1, "", "No active zellij sessions found."),
-    Result(0, "", ""),
+    CommandResult(1, "No active zellij sessions found.\n", ""),
+    CommandResult(1, "", "No active zellij sessions found."),
+    CommandResult(0, "", ""),
 ])
-def test_no_sessions_is_an_empty_world(zj: ZellijRuntime, fake: FakeZellij, reply: Result) -> None:
+def test_no_sessions_is_an_empty_world(zj: ZellijRuntime, fake: FakeZellij, reply: CommandResult) -> None:
     fake.replies["list-sessions"] = reply
     assert zj.observe() == {}
     assert zj.probe("shop-1") is None
 
 
 @pytest.mark.parametrize("reply", [
-    Result(1, "", "Error: Permission denied (os error 13)"),
-    Result(2, "error: unexpected argument '--no-formatting' found\n", ""),
-    Result(1, "", ""),
+    CommandResult(1, "", "Error: Permission denied (os error 13)"),
+    CommandResult(2, "error: unexpected argument '--no-formatting' found\n", ""),
+    CommandResult(1, "", ""),
 ])
-def test_any_other_listing_failure_is_a_runtime_failure(zj: ZellijRuntime, fake: FakeZellij, reply: Result) -> None:
+def test_any_other_listing_failure_is_a_runtime_failure(zj: ZellijRuntime, fake: FakeZellij, reply: CommandResult) -> None:
     fake.replies["list-sessions"] = reply
     with pytest.raises(RuntimeFailure, match="cannot observe zellij sessions"):
         zj.observe()

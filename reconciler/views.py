@@ -1,22 +1,67 @@
-"""How registry records look to users: one dict per object, shared by tables, JSON and YAML."""
+"""How ao's objects look to users, for every front end (CLI tables, JSON, YAML, the API, the dashboard).
+
+One dict per object, plus the rows of a pass report. Nothing here knows about a front end.
+"""
 
 from __future__ import annotations
 
+import datetime
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..activity.store import ActivityRow
-from ..reconcile.status import project_status
-from ..registry.records import EventRecord, MessageRecord, ProjectRecord, SessionRecord
-from ..runtime.base import Live
-from ..sessions.secrets import redact
-from .output import iso
+from .activity.store import ActivityRow
+from .reconcile.execute import PAST_TENSE
+from .reconcile.reconcile_pass import PassReport
+from .reconcile.status import project_status
+from .registry.records import (
+    EventRecord,
+    MessageRecord,
+    Phase,
+    ProjectRecord,
+    SessionRecord,
+)
+from .runtime.base import Observed
+from .sessions.secrets import redact
+from .wording import duration
+
+# Results shown without their reason: the reason only repeats what the result says.
+QUIET_RESULTS = frozenset({"created", "unchanged", "adopted"})
 
 
-def agent_state(record: SessionRecord, live: Live | None) -> str:
+def age(since: float | None, now: float | None = None) -> str:
+    if not since:
+        return "-"
+    return duration((now or time.time()) - since, coarse=True)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def session_rows(report: PassReport) -> list[dict[str, Any]]:
+    """One row per session a pass planned or touched, and one per session it left unchanged."""
+    rows = []
+    if report.dry_run:
+        for action in report.actions:
+            rows.append({"id": action.session_id, "project": action.project, "action": action.verb.value,
+                         "result": PAST_TENSE[action.verb], "ok": True, "reason": action.reason})
+    else:
+        for outcome in report.outcomes:
+            action = outcome.action
+            rows.append({"id": action.session_id, "project": action.project, "action": action.verb.value,
+                         "result": outcome.summary, "ok": outcome.ok, "reason": outcome.detail or action.reason})
+    rows += [{"id": sid, "project": None, "action": "none", "result": "unchanged", "ok": True, "reason": None}
+             for sid in report.unchanged]
+    return rows
+
+
+def agent_state(record: SessionRecord, live: Observed | None) -> str:
     """What the runtime says about the agent right now, independent of the registry's phase."""
     if live is None:
-        return "none" if record.phase in ("Terminated", "Succeeded", "Failed", "Pending") else "missing"
+        return "none" if record.phase in (Phase.TERMINATED, Phase.SUCCEEDED, Phase.FAILED, Phase.PENDING) else "missing"
     if live.alive:
         return "running"
     if live.exit_signal:
@@ -24,11 +69,11 @@ def agent_state(record: SessionRecord, live: Live | None) -> str:
     return "exited" if live.exit_status is None else f"exited ({live.exit_status})"
 
 
-def activity_fields(record: SessionRecord, live: Live | None, activity: ActivityRow | None) -> dict[str, Any]:
+def activity_fields(record: SessionRecord, live: Observed | None, activity: ActivityRow | None) -> dict[str, Any]:
     """What the agent is doing: the recorded activity, or `exited` when no agent runs any more."""
     if live is None or not live.alive:
         since = live.dead_at if live is not None and live.dead_at else record.terminated_at
-        gone = live is not None or record.phase != "Pending"
+        gone = live is not None or record.phase != Phase.PENDING
         return {"activity": "exited" if gone else None, "activityReason": "", "activitySince": iso(since)}
     if activity is None:
         return {"activity": "unknown", "activityReason": "", "activitySince": None}
@@ -36,7 +81,7 @@ def activity_fields(record: SessionRecord, live: Live | None, activity: Activity
             "activitySince": iso(activity.since)}
 
 
-def session_view(record: SessionRecord, live: Live | None, activity: ActivityRow | None = None) -> dict[str, Any]:
+def session_view(record: SessionRecord, live: Observed | None, activity: ActivityRow | None = None) -> dict[str, Any]:
     spec = record.spec or {}
     return {
         "id": record.id,
@@ -65,8 +110,8 @@ def session_view(record: SessionRecord, live: Live | None, activity: ActivityRow
     }
 
 
-def project_view(record: ProjectRecord, sessions: list[SessionRecord], observed: Mapping[str, Live]) -> dict[str, Any]:
-    running = sum(1 for s in sessions if s.phase == "Running")
+def project_view(record: ProjectRecord, sessions: list[SessionRecord], observed: Mapping[str, Observed]) -> dict[str, Any]:
+    running = sum(1 for s in sessions if s.phase == Phase.RUNNING)
     status = project_status(record, sessions, observed)
     return {
         "name": record.name,
