@@ -8,9 +8,8 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
-from ..views import age, iso  # noqa: F401 - re-exported for the command modules
-
 from ..messaging.text import for_display
+from ..views import age, iso  # noqa: F401 - re-exported for the command modules
 
 
 class Format(StrEnum):
@@ -47,4 +46,4 @@ def emit(data: Any, fmt: str) -> None:
 
 def line(text: str) -> None:
     """Print one line of stored text to the operator's terminal, controls escaped."""
-    typer.echo(for_display(text))
+    print(for_display(text))
