@@ -15,7 +15,14 @@ import pytest
 
 from tests.agents.fake_anthropic import FakeAnthropic, ToolUse
 from tests.agents.harness import (
-    IDLE_HINT, PERMISSION_TEXT, WORKING_TEXT, Pane, hook_events, hook_settings, poll, read_hooks,
+    IDLE_HINT,
+    PERMISSION_TEXT,
+    WORKING_TEXT,
+    Pane,
+    hook_events,
+    hook_settings,
+    poll,
+    read_hooks,
 )
 
 pytestmark = pytest.mark.agents

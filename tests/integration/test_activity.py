@@ -11,7 +11,14 @@ from __future__ import annotations
 import json
 import threading
 
-from tests.conftest import LOGIN_BUG, ao_sessions, demo_manifest, needs_tmux, retry_until, tmux
+from tests.conftest import (
+    LOGIN_BUG,
+    ao_sessions,
+    demo_manifest,
+    needs_tmux,
+    retry_until,
+    tmux,
+)
 
 pytestmark = needs_tmux
 

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from reconciler.registry.migrations import ACTIVITY_TABLE
 from reconciler.messaging.typing import Agent, type_message
 from reconciler.paths import DataDir
+from reconciler.registry.migrations import ACTIVITY_TABLE
 from reconciler.runtime.base import Launch, Stamp
 from reconciler.runtime.tmux import TmuxRuntime
 from reconciler.runtime.zellij import MIN_VERSION, ZellijRuntime, zellij_version

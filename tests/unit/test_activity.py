@@ -6,12 +6,12 @@ import sqlite3
 
 import pytest
 
-from reconciler.registry.migrations import ACTIVITY_TABLE
 from reconciler.activity import store
 from reconciler.activity.decide import SIGNAL_LEAD_SECONDS, decide
 from reconciler.activity.model import Activity, Reading
 from reconciler.activity.screen import bottom, classify, input_text
 from reconciler.activity.signals import claude_signal, tool_summary
+from reconciler.registry.migrations import ACTIVITY_TABLE
 
 WAITING, WORKING, IDLE, STARTING = Activity.WAITING, Activity.WORKING, Activity.IDLE, Activity.STARTING
 

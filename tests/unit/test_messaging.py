@@ -16,9 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.registry.migrations import ACTIVITY_TABLE
 from reconciler.cli.entry import _split_global
 from reconciler.messaging import cli as send_cli
+from reconciler.messaging.text import (
+    MAX_MESSAGE_CHARS,
+    MessageRejected,
+    compose,
+    sanitize,
+)
 from reconciler.messaging.typing import (
     ENTER_RETRIES,
     PAUSE_BEFORE_ENTER,
@@ -26,14 +31,9 @@ from reconciler.messaging.typing import (
     Agent,
     type_message,
 )
-from reconciler.messaging.text import (
-    MAX_MESSAGE_CHARS,
-    MessageRejected,
-    compose,
-    sanitize,
-)
 from reconciler.paths import DataDir
 from reconciler.registry import Registry, SessionRecord
+from reconciler.registry.migrations import ACTIVITY_TABLE
 from reconciler.registry.records import Kind, Phase
 from tests.conftest import AO
 

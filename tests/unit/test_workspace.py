@@ -6,7 +6,11 @@ import os
 import time
 from pathlib import Path
 
-from reconciler.sessions.workspace import STALE_LOCK_SECONDS, ensure_worktree, remove_worktree
+from reconciler.sessions.workspace import (
+    STALE_LOCK_SECONDS,
+    ensure_worktree,
+    remove_worktree,
+)
 from tests.conftest import git
 
 
