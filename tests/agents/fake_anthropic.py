@@ -94,6 +94,20 @@ class Request:
         typed = [t for t in texts if not t.lstrip().startswith(_INJECTED_PREFIXES)]
         return (typed or texts or [""])[-1]
 
+    def new_user_texts(self) -> list[str]:
+        """Typed texts of the user messages after the last assistant message (this turn's input).
+
+        Messages queued while a turn ran arrive together here, one text block each.
+        """
+        tail: list[dict] = []
+        for message in reversed(self.messages):
+            if message.get("role") == "assistant":
+                break
+            if message.get("role") == "user":
+                tail.insert(0, message)
+        return [b.get("text", "") for m in tail for b in _blocks(m)
+                if b.get("type") == "text" and b.get("text") and not b["text"].lstrip().startswith(_INJECTED_PREFIXES)]
+
     def user_texts(self) -> list[str]:
         """Every typed user text in the conversation this request carries, in order."""
         out = []
@@ -146,9 +160,13 @@ class FakeAnthropic:
         with self._lock:
             return [r for r in self.requests if r.is_main_loop]
 
+    def turns(self) -> list[list[str]]:
+        """For each main-loop request that started a turn (not a tool result): the typed texts it carried."""
+        return [r.new_user_texts() for r in self.main_requests() if not r.answers_tool]
+
     def prompts(self) -> list[str]:
-        """The typed user texts of main-loop requests that started a turn (not tool results), in order."""
-        return [r.last_user_text() for r in self.main_requests() if not r.answers_tool]
+        """Every typed user text the agent sent, in order (Claude Code ends a batched one with a newline)."""
+        return [text.rstrip("\n") for turn in self.turns() for text in turn]
 
     def wait_for(self, predicate, timeout: float = 30.0) -> Any:
         """Block until `predicate(self)` is truthy after a request arrives; fail after `timeout`."""
@@ -286,6 +304,8 @@ def _handler_for(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
         do_GET = do_PUT = do_DELETE = do_PATCH = _other
 
         def do_HEAD(self) -> None:
+            with api._changed:
+                api.other_paths.append(f"HEAD {self.path}")
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
