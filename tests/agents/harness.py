@@ -185,6 +185,12 @@ class Pane:
         self.run("kill-server", check=False)
 
 
+def input_line_shows(text: str) -> re.Pattern[str]:
+    """The live input line (`❯` + no-break space, at column 0) starting with `text`'s first line."""
+    first = text.splitlines()[0][:100] if text else ""
+    return re.compile("^\u276f\u00a0" + re.escape(first), re.MULTILINE)
+
+
 def is_idle(screen: str) -> bool:
     """The input box is drawn and no turn is running (for tests and exploring; the classifier is elsewhere)."""
     return IDLE_HINT in screen and WORKING_TEXT not in screen

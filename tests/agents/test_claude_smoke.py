@@ -15,7 +15,8 @@ import pytest
 
 from tests.agents.fake_anthropic import FakeAnthropic, ToolUse
 from tests.agents.harness import (
-    IDLE_HINT, PERMISSION_TEXT, WORKING_TEXT, Pane, hook_events, hook_settings, poll, read_hooks,
+    IDLE_HINT, PERMISSION_TEXT, WORKING_TEXT, Pane, hook_events, hook_settings, input_line_shows, poll,
+    read_hooks,
 )
 
 pytestmark = pytest.mark.agents
@@ -34,13 +35,13 @@ def hook_log_of(settings: Path) -> Path:
 
 
 def submit(pane: Pane, text: str) -> None:
-    """Paste, wait until the text is drawn in the input box, then Enter.
+    """Paste, wait until the text is drawn in the input line, then Enter.
 
     An Enter sent right after the paste is dropped on a freshly started Claude Code (the text
     stays unsubmitted in the box), so the Enter waits for the paste to be drawn.
     """
     pane.paste(text)
-    pane.wait_for(text, 10)
+    pane.wait_for(input_line_shows(text), 10)
     pane.keys("Enter")
 
 
