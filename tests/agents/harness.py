@@ -41,7 +41,7 @@ try:
     payload = json.loads(payload)
 except ValueError:
     pass
-env = {k: v for k, v in os.environ.items() if k.startswith(("CLAUDE", "AO_", "ANTHROPIC_BASE", "TMUX")) or k in ("PWD",)}
+env = {k: v for k, v in os.environ.items() if k.startswith(("CLAUDE", "AO_", "ANTHROPIC_BASE", "TMUX", "PWD"))}
 with open(sys.argv[1], "a") as log:
     log.write(json.dumps({"ts": stamp, "argv": sys.argv[2:], "env": env, "payload": payload}) + "\\n")
 """

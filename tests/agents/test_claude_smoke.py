@@ -114,7 +114,8 @@ def test_resume_after_kill_9_sends_the_earlier_conversation(
     claude_pane.respawn([str(claude_bin), "--settings", str(settings), "--resume", conversation], repo, env)
     claude_pane.wait_for(IDLE_HINT, 30)
     starts = poll(lambda: [e["payload"] for e in read_hooks(log)
-                           if e["payload"].get("hook_event_name") == "SessionStart"][1:], 15, "SessionStart after resume")
+                           if e["payload"].get("hook_event_name") == "SessionStart"][1:],
+                  15, "SessionStart after resume")
     assert (starts[0]["session_id"], starts[0]["source"]) == (conversation, "resume")
     assert "remember the word pineapple" in claude_pane.capture()
 
