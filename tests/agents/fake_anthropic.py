@@ -134,7 +134,7 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self._script: deque[Reply] = deque()
         self._pending_then: deque[str] = deque()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # wait_for predicates call the locked accessors
         self._changed = threading.Condition(self._lock)
         self._slow: list[Slow] = []
         self._ids = itertools.count(1)

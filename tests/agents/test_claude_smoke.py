@@ -15,8 +15,8 @@ import pytest
 
 from tests.agents.fake_anthropic import FakeAnthropic, ToolUse
 from tests.agents.harness import (
-    IDLE_HINT, PERMISSION_TEXT, WORKING_TEXT, Pane, hook_events, hook_settings, input_line_shows, poll,
-    read_hooks,
+    COLLAPSED_PASTE, IDLE_HINT, PERMISSION_TEXT, WORKING_TEXT, Pane, hook_events, hook_settings, input_line_shows,
+    poll, read_hooks,
 )
 
 pytestmark = pytest.mark.agents
@@ -123,3 +123,22 @@ def test_resume_after_kill_9_sends_the_earlier_conversation(
     claude_pane.wait_for("ECHO: what was the word", 20)
     last = fake_api.main_requests()[-1]
     assert last.user_texts() == ["remember the word pineapple", "what was the word"]
+
+
+def test_a_long_multiline_paste_is_collapsed_on_screen_and_submitted_whole(
+    claude_bin: Path, fake_api: FakeAnthropic, claude_env: Callable[..., dict[str, str]], claude_pane: Pane,
+    repo: Path, settings: Path,
+) -> None:
+    launch(claude_pane, claude_bin, repo, claude_env(trusted=[repo]), settings)
+    message = "[from ao] " + "\n".join(f"step {n}: do the thing" for n in range(12))
+
+    claude_pane.paste(message)
+    claude_pane.wait_for(COLLAPSED_PASTE, 10)  # `[Pasted text #1 +11 lines]`, not the text itself
+    claude_pane.keys("Enter")
+
+    log = hook_log_of(settings)
+    submitted = poll(lambda: [e["payload"]["prompt"] for e in read_hooks(log)
+                              if e["payload"].get("hook_event_name") == "UserPromptSubmit"], 15)
+    assert submitted == [message]
+    fake_api.wait_for(lambda api: api.prompts(), 15)
+    assert fake_api.prompts() == [message]

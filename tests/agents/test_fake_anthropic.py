@@ -118,3 +118,9 @@ def test_other_paths_answer_harmlessly_and_are_logged() -> None:
         kind, raw = post(api, {"x": 1}, path="/api/anything")
         assert (kind, json.loads(raw)) == ("application/json", {})
         assert api.other_paths == ["POST /api/anything"]
+
+
+def test_wait_for_returns_once_a_request_satisfies_the_predicate() -> None:
+    with FakeAnthropic() as api:
+        threading.Thread(target=post, args=(api, turn("late"))).start()
+        assert api.wait_for(lambda a: a.prompts(), timeout=10) == ["late"]
