@@ -23,6 +23,9 @@ MODEL = "claude-sonnet-4-5"
 SIDE_TEXT = "Fake title"
 # Claude Code adds its own context to user messages inside these tags; they are not what was typed.
 _INJECTED_PREFIXES = ("<system-reminder>", "<command-name>", "<local-command", "Caveat:")
+# Text typed while a turn runs reaches the model inside that turn as a system message of this form.
+MID_TURN_PREFIX = "The user sent a new message while you were working:\n"
+MID_TURN_END = "\n\nIMPORTANT:"
 
 
 @dataclass
@@ -108,6 +111,21 @@ class Request:
         return [b.get("text", "") for m in tail for b in _blocks(m)
                 if b.get("type") == "text" and b.get("text") and not b["text"].lstrip().startswith(_INJECTED_PREFIXES)]
 
+    def mid_turn_texts(self) -> list[str]:
+        """Texts the person typed during this turn that Claude Code folded into it (no new turn, no hook)."""
+        out = []
+        for message in self.messages[self._after_last_assistant():]:
+            content = message.get("content")
+            texts = [content] if isinstance(content, str) else [b.get("text", "") for b in _blocks(message)]
+            for text in texts:
+                if message.get("role") == "system" and text.startswith(MID_TURN_PREFIX):
+                    out.append(text[len(MID_TURN_PREFIX):].split(MID_TURN_END)[0])
+        return out
+
+    def _after_last_assistant(self) -> int:
+        roles = [m.get("role") for m in self.messages]
+        return len(roles) - roles[::-1].index("assistant") if "assistant" in roles else 0
+
     def user_texts(self) -> list[str]:
         """Every typed user text in the conversation this request carries, in order."""
         out = []
@@ -163,6 +181,10 @@ class FakeAnthropic:
     def turns(self) -> list[list[str]]:
         """For each main-loop request that started a turn (not a tool result): the typed texts it carried."""
         return [r.new_user_texts() for r in self.main_requests() if not r.answers_tool]
+
+    def mid_turn_messages(self) -> list[str]:
+        """Texts typed while a tool turn ran, in order, as Claude Code folded them into that turn."""
+        return [text for r in self.main_requests() for text in r.mid_turn_texts()]
 
     def prompts(self) -> list[str]:
         """Every typed user text the agent sent, in order (Claude Code ends a batched one with a newline)."""

@@ -142,3 +142,50 @@ def test_a_long_multiline_paste_is_collapsed_on_screen_and_submitted_whole(
     assert submitted == [message]
     fake_api.wait_for(lambda api: api.prompts(), 15)
     assert fake_api.prompts() == [message]
+
+
+def test_text_typed_during_a_tool_turn_joins_that_turn_without_a_prompt_hook(
+    claude_bin: Path, fake_api: FakeAnthropic, claude_env: Callable[..., dict[str, str]], claude_pane: Pane,
+    repo: Path, settings: Path,
+) -> None:
+    held = fake_api.slow(ToolUse("ls", then="AFTER LS"))  # `ls` runs without asking
+    launch(claude_pane, claude_bin, repo, claude_env(trusted=[repo]), settings)
+    submit(claude_pane, "list the files")
+    assert held.started.wait(20)
+
+    submit(claude_pane, "typed while it works")
+    claude_pane.wait_for("  ❯ typed while it works", 10)  # shown as queued under the spinner
+    held.release.set()
+
+    claude_pane.wait_for("AFTER LS", 20)
+    log = hook_log_of(settings)
+    poll(lambda: "Stop" in hook_events(log), 15, "Stop hook")
+    # Claude Code hands the text to the model inside the running turn, as a system message...
+    assert fake_api.mid_turn_messages() == ["typed while it works"]
+    assert fake_api.prompts() == ["list the files"]
+    # ...and no UserPromptSubmit ever reports it.
+    submitted = [e["payload"]["prompt"] for e in read_hooks(log)
+                 if e["payload"].get("hook_event_name") == "UserPromptSubmit"]
+    assert submitted == ["list the files"]
+
+
+def test_text_typed_during_a_text_reply_is_queued_and_becomes_its_own_turn(
+    claude_bin: Path, fake_api: FakeAnthropic, claude_env: Callable[..., dict[str, str]], claude_pane: Pane,
+    repo: Path, settings: Path,
+) -> None:
+    held = fake_api.slow()
+    launch(claude_pane, claude_bin, repo, claude_env(trusted=[repo]), settings)
+    submit(claude_pane, "first")
+    assert held.started.wait(20)
+
+    submit(claude_pane, "second")
+    claude_pane.wait_for("Press up to edit queued messages", 10)
+    held.release.set()
+
+    claude_pane.wait_for("ECHO: second", 20)
+    assert fake_api.turns() == [["first"], ["second"]]
+    log = hook_log_of(settings)
+    poll(lambda: hook_events(log).count("Stop") == 2, 15, "two Stop hooks")
+    submitted = [e["payload"]["prompt"] for e in read_hooks(log)
+                 if e["payload"].get("hook_event_name") == "UserPromptSubmit"]
+    assert submitted == ["first", "second"]

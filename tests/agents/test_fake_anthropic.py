@@ -124,3 +124,15 @@ def test_wait_for_returns_once_a_request_satisfies_the_predicate() -> None:
     with FakeAnthropic() as api:
         threading.Thread(target=post, args=(api, turn("late"))).start()
         assert api.wait_for(lambda a: a.prompts(), timeout=10) == ["late"]
+
+
+def test_text_folded_into_a_running_turn_is_listed_apart_from_prompts() -> None:
+    with FakeAnthropic() as api:
+        history = [{"role": "user", "content": "run ls"},
+                   {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}]},
+                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x"}]},
+                   {"role": "system", "content": "The user sent a new message while you were working:\nhello there"
+                                                 "\n\nIMPORTANT: After completing your current task, ..."}]
+        post(api, {"model": "m", "stream": True, "tools": TOOLS, "messages": history})
+        assert api.mid_turn_messages() == ["hello there"]
+        assert api.prompts() == []
