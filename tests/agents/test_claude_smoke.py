@@ -1,8 +1,10 @@
 """The real Claude Code, offline in a private tmux server, against the scripted stand-in API.
 
-These pin the facts the activity model and the delivery rules are built on: a turn completes
-and its reply is drawn; a Bash tool use draws the permission prompt and fires the
-`PermissionRequest` hook; `--resume <uuid>` after a kill -9 sends the earlier conversation.
+These pin the facts the activity model and the delivery rules are built on (docs/agents/claude-code.md):
+a turn completes and its reply is drawn; a Bash tool use draws the permission prompt and fires the
+`PermissionRequest` hook; `--resume <uuid>` after a kill -9 sends the earlier conversation; a long
+paste collapses on screen but is submitted whole; text typed while the agent works either becomes a
+turn of its own or joins the running turn without any hook.
 """
 
 from __future__ import annotations
