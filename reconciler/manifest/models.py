@@ -14,6 +14,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from ..sessions.presets import PRESETS
+
 API_VERSION = "ao/v1"
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
@@ -22,14 +24,8 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 BRANCH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
 
 
-class Preset(StrEnum):
-    CLAUDE_CODE = "claude-code"
-    CODEX = "codex"
-    AIDER = "aider"
-    OPENCODE = "opencode"
-    GEMINI = "gemini"
-    SHELL = "shell"
-    DEMO = "demo"
+# The preset names come from the preset table, so a preset is added in one place.
+Preset = StrEnum("Preset", {name.upper().replace("-", "_"): name for name in PRESETS})  # type: ignore[misc]
 
 
 class RestartPolicy(StrEnum):
@@ -100,7 +96,7 @@ class AgentSpec(_Strict):
 
     preset: Preset | None = Field(
         default=None,
-        description="Agent preset: claude-code, codex, aider, opencode, gemini, shell or demo.",
+        description=f"Agent preset: {', '.join(list(PRESETS)[:-1])} or {list(PRESETS)[-1]}.",
     )
     command: list[Annotated[Text, Field(min_length=1)]] = Field(
         default_factory=list,

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import SessionProblem
 from ..paths import DataDir
 from ..runtime.base import Launch, Stamp
-from ..sessions.agents import Arg, agent_args, expand
+from ..sessions.agents import Arg, agent_program, expand, launch_argv, prepare_conversation
 from ..sessions.env import session_env
 from ..sessions.prompts import SessionFacts, write_prompts
 from ..sessions.workspace import ensure_worktree, require_dir
@@ -71,8 +71,9 @@ def prepare(
         prompt_file=files.combined,
         user_env=agent.get("env") or {},
     )
-    args = agent_args(agent, files, resume=resume)
-    program = str(args[0])
+    conversation, resume = prepare_conversation(agent, data_dir.session_dir(session_id), resume=resume)
+    args = launch_argv(agent, files, conversation_id=conversation, resume=resume)
+    program = agent_program(agent, args)
     path = dict(env)["PATH"]
     if not shutil.which(program, path=path):
         raise LaunchError(
