@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,6 +46,8 @@ def _collect_text(item: Any, out: list[str]) -> None:
     if isinstance(item, str):
         out.append(item)
     elif isinstance(item, dict):
+        if item.get("type") == "function_call":
+            out.append(f"[call {item.get('name')} {item.get('arguments')}]")
         for key in ("content", "text", "output"):
             value = item.get(key)
             if isinstance(value, str):
@@ -55,12 +57,26 @@ def _collect_text(item: Any, out: list[str]) -> None:
                     _collect_text(part, out)
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A reply that calls one of the agent's tools (a function call) instead of answering in text."""
+
+    name: str
+    arguments: dict[str, Any]
+    call_id: str = "call_fake_1"
+
+
+Reply = str | ToolCall
+
+
 @dataclass
 class FakeOpenAI:
-    """Scripted replies: `replies` are used in order, then `default` (which may use {last})."""
+    """Replies: `responder(request)` when set and not None, else `replies` in order, then
+    `default` (which may use {last}, the last text of the conversation)."""
 
-    replies: list[str] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
     default: str = "ok: {last}"
+    responder: Callable[[Request], Reply | None] | None = None
     delay: float = 0.0  # seconds before each reply starts (to keep an agent "working")
     requests: list[Request] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -96,17 +112,17 @@ class FakeOpenAI:
                 request = Request(self.path, body, {k.lower(): v for k, v in self.headers.items()})
                 with fake._lock:
                     fake.requests.append(request)
-                text = fake._next_reply(request)
+                reply = fake._next_reply(request)
                 if fake.delay:
                     time.sleep(fake.delay)
                 path = self.path.split("?")[0].rstrip("/")
                 if path.endswith("/responses"):
-                    self._sse(_responses_events(body, text))
+                    self._sse(_responses_events(body, reply))
                 elif path.endswith("/chat/completions"):
                     if body.get("stream"):
-                        self._sse(_chat_chunks(body, text), done=True)
+                        self._sse(_chat_chunks(body, reply), done=True)
                     else:
-                        self._json(_chat_completion(body, text))
+                        self._json(_chat_completion(body, reply))
                 else:
                     self._json({"error": {"message": f"unsupported path {self.path}"}}, status=404)
 
@@ -142,7 +158,11 @@ class FakeOpenAI:
             self._server.shutdown()
             self._server.server_close()
 
-    def _next_reply(self, request: Request) -> str:
+    def _next_reply(self, request: Request) -> Reply:
+        if self.responder is not None:
+            reply = self.responder(request)
+            if reply is not None:
+                return reply
         with self._lock:
             if self.replies:
                 return self.replies.pop(0)
@@ -154,29 +174,61 @@ class FakeOpenAI:
             return [r.transcript() for r in self.requests]
 
 
-def _chat_completion(body: dict[str, Any], text: str) -> dict[str, Any]:
+def _chat_completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    if isinstance(reply, ToolCall):
+        message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [{
+            "id": reply.call_id, "type": "function",
+            "function": {"name": reply.name, "arguments": json.dumps(reply.arguments)}}]}
+        finish = "tool_calls"
+    else:
+        message, finish = {"role": "assistant", "content": reply}, "stop"
     return {
         "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
         "model": body.get("model", "fake-model"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 
 
-def _chat_chunks(body: dict[str, Any], text: str) -> Iterator[tuple[None, dict[str, Any]]]:
+def _chat_chunks(body: dict[str, Any], reply: Reply) -> Iterator[tuple[None, dict[str, Any]]]:
     base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
             "model": body.get("model", "fake-model")}
     yield None, {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
-    yield None, {**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
-    yield None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    if isinstance(reply, ToolCall):
+        call = {"index": 0, "id": reply.call_id, "type": "function",
+                "function": {"name": reply.name, "arguments": json.dumps(reply.arguments)}}
+        yield None, {**base, "choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}]}
+        finish = "tool_calls"
+    else:
+        yield None, {**base, "choices": [{"index": 0, "delta": {"content": reply}, "finish_reason": None}]}
+        finish = "stop"
+    yield None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
                  "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
 
-def _responses_events(body: dict[str, Any], text: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _responses_events(body: dict[str, Any], reply: Reply) -> Iterator[tuple[str, dict[str, Any]]]:
     rid, mid = "resp_fake", "msg_fake"
     model = body.get("model", "fake-model")
     response = {"id": rid, "object": "response", "created_at": int(time.time()), "model": model,
                 "status": "in_progress", "output": []}
+    usage = {"input_tokens": 1, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 1,
+             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 2}
+    if isinstance(reply, ToolCall):
+        args = json.dumps(reply.arguments)
+        item = {"id": "fc_fake", "type": "function_call", "status": "completed", "call_id": reply.call_id,
+                "name": reply.name, "arguments": args}
+        yield "response.created", {"type": "response.created", "response": response}
+        yield "response.output_item.added", {"type": "response.output_item.added", "output_index": 0,
+                                             "item": {**item, "status": "in_progress", "arguments": ""}}
+        yield "response.function_call_arguments.delta", {"type": "response.function_call_arguments.delta",
+                                                         "item_id": "fc_fake", "output_index": 0, "delta": args}
+        yield "response.function_call_arguments.done", {"type": "response.function_call_arguments.done",
+                                                        "item_id": "fc_fake", "output_index": 0, "arguments": args}
+        yield "response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": item}
+        yield "response.completed", {"type": "response.completed",
+                                     "response": {**response, "status": "completed", "output": [item], "usage": usage}}
+        return
+    text = reply
     message = {"id": mid, "type": "message", "role": "assistant", "status": "completed",
                "content": [{"type": "output_text", "text": text, "annotations": []}]}
     yield "response.created", {"type": "response.created", "response": response}
@@ -189,8 +241,6 @@ def _responses_events(body: dict[str, Any], text: str) -> Iterator[tuple[str, di
     yield "response.output_text.done", {"type": "response.output_text.done", "item_id": mid, "output_index": 0,
                                         "content_index": 0, "text": text}
     yield "response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": message}
-    usage = {"input_tokens": 1, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 1,
-             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 2}
     yield "response.completed", {"type": "response.completed",
                                  "response": {**response, "status": "completed", "output": [message], "usage": usage}}
 

@@ -110,3 +110,15 @@ def processes_with_env(name: str, value: str) -> list[int]:
         if needle in env.split(b"\0"):
             out.append(int(entry.name))
     return out
+
+
+def past_quick_failure(ao: Callable[..., object], sid: str) -> None:
+    """Wait until the agent has run longer than ao's quick-failure window, so that a kill is a
+    crash to resume from, not a failed start (which ao answers with a fresh start)."""
+    from datetime import datetime, timezone
+
+    from reconciler.reconcile.backoff import QUICK_FAILURE_SECONDS
+
+    started = datetime.fromisoformat(session(ao, sid)["startedAt"].replace("Z", "+00:00"))
+    retry_until(lambda: (datetime.now(timezone.utc) - started).total_seconds() > QUICK_FAILURE_SECONDS + 1,
+                timeout=QUICK_FAILURE_SECONDS + 30, interval=0.5, message=f"{sid} past the quick-failure window")

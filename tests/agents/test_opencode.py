@@ -19,9 +19,9 @@ from tests.agents.harness import (
     agent_path,
     fake_openai,  # noqa: F401  (fixture)
     installed,
+    past_quick_failure,
     screen,
     session,
-    type_line,
     wait_screen,
 )
 from tests.conftest import needs_tmux, retry_until
@@ -65,10 +65,13 @@ def test_a_killed_worker_resumes_its_own_conversation(ao, data_dir, repo, write_
     wait_screen(data_dir, "shop-1", "ok:", timeout=60)
     wait_screen(data_dir, "shop-2", "ok:", timeout=60)
     # Bravo's conversation is the most recent one of the repository: a `--continue` would pick it.
-    type_line(data_dir, "shop-2", "bravo speaks last")
+    assert ao("send", "shop-1", "alpha first words").returncode == 0
+    retry_until(lambda: turns_with(fake_openai, "alpha first words"), timeout=60, message="alpha's second turn")
+    assert ao("send", "shop-2", "bravo speaks last").returncode == 0
     retry_until(lambda: turns_with(fake_openai, "bravo speaks last"), timeout=60, message="bravo's second turn")
 
     before = session(ao, "shop-1")
+    past_quick_failure(ao, "shop-1")
     os.kill(before["pid"], signal.SIGKILL)
     retry_until(lambda: session(ao, "shop-1")["agent"] == "killed (9)", timeout=20)
     result = ao("reconcile")
@@ -77,10 +80,10 @@ def test_a_killed_worker_resumes_its_own_conversation(ao, data_dir, repo, write_
 
     # The relaunch shows alpha's conversation and takes a new message into it.
     wait_screen(data_dir, "shop-1", "ALPHA-7", timeout=120)
-    type_line(data_dir, "shop-1", "alpha is back")
+    assert ao("send", "shop-1", "alpha is back").returncode == 0
     follow_up = retry_until(lambda: turns_with(fake_openai, "alpha is back"), timeout=60,
                             message="alpha's follow-up reaches the stand-in")
-    assert "ALPHA-7" in follow_up[0]
+    assert "ALPHA-7" in follow_up[0] and "alpha first words" in follow_up[0]  # its earlier turns: resumed
     assert "BRAVO-9" not in follow_up[0] and "bravo speaks last" not in follow_up[0]
     assert "BRAVO-9" not in screen(data_dir, "shop-1")
     # The id it resumed is recorded for the next relaunch.
