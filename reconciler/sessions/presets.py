@@ -66,11 +66,14 @@ CODEX_OWN_PROCESS = ("--no-daemon", "-c", "features.daemon_auto_start=false")
 # aider asks on first run whether to add .aider* to .gitignore, checks PyPI, shows release notes;
 # its history files go to the session's directory so they never dirty the worktree.
 AIDER_QUIET = (
-    "--no-gitignore", "--no-check-update", "--no-show-release-notes", "--analytics-disable",
+    "--no-gitignore", "--no-check-update", "--no-show-release-notes", "--no-analytics",
     "--chat-history-file", "{session_dir}/aider.chat.history.md",
     "--input-history-file", "{session_dir}/aider.input.history",
     "--llm-history-file", "{session_dir}/aider.llm.history",
 )
+# Untracked files agents keep in the worktree for themselves (aider's repo-map cache): not work,
+# removed at reap so they never make a clean worktree look dirty. git pathspecs, from the top.
+AGENT_BOOKKEEPING = (":(top,glob).aider*", ":(top,glob).aider*/**")
 # aider has no "prompt, then stay interactive" flag (--message exits after one turn): run the task
 # as one turn, then the interactive aider with that chat history. Constant script; $1 is the prompt file.
 AIDER_FIRST_TURN = 'aider "$@" --message-file "$0"; exec aider "$@" --restore-chat-history'

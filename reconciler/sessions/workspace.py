@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SessionProblem
+from .presets import AGENT_BOOKKEEPING
 
 PRESERVED_REF = "refs/ao/preserved/{session_id}"
 # git takes file locks in the repository; ao serialises its own git calls per repository.
@@ -145,6 +146,8 @@ def remove_worktree(repo: Path, path: Path, session_id: str) -> Removal:
         if repo.is_dir():
             _git(repo, "worktree", "prune", check=False)
         return Removal("missing", f"worktree {path} was already gone")
+    # What agents keep there for themselves (untracked caches, histories) is not work.
+    _git(path, "clean", "-f", "-d", "-x", "-q", "--", *AGENT_BOOKKEEPING, check=False)
     dirty = _git(path, "status", "--porcelain").stdout.strip()
     if dirty:
         ref = preserve(path, session_id)

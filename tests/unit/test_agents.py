@@ -43,7 +43,7 @@ ROLE, TASK, PROMPT = "f:/data/sessions/shop-2/role.md", "f:/data/sessions/shop-2
 SHELL = "/usr/local/bin/test-shell"
 CID = "0b7e5c1a-3f2d-4c8e-9a6b-1d2e3f4a5b6c"  # a conversation id ao recorded
 CODEX = ("--no-daemon", "-c", "features.daemon_auto_start=false")
-AIDER = ("--no-gitignore", "--no-check-update", "--no-show-release-notes", "--analytics-disable",
+AIDER = ("--no-gitignore", "--no-check-update", "--no-show-release-notes", "--no-analytics",
          "--chat-history-file", "/data/sessions/shop-2/aider.chat.history.md",
          "--input-history-file", "/data/sessions/shop-2/aider.input.history",
          "--llm-history-file", "/data/sessions/shop-2/aider.llm.history")
