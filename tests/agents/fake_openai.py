@@ -1,7 +1,8 @@
 """A local stand-in for an OpenAI-compatible model API, for agent CLIs that accept a base URL.
 
 Serves `POST …/chat/completions` (streamed or not) and `POST …/responses` (streamed server-sent
-events), plus `GET …/models`. Every reply is the next scripted text (or a default echo of the
+events), plus `GET …/models`; and, for Gemini CLI, the Gemini API's `…:streamGenerateContent`,
+`…:generateContent` and `…:countTokens`. Every reply is the next scripted text (or a default echo of the
 last user message), and every request is recorded so a test can check which conversation
 history the agent sent. Standard library only; listens on 127.0.0.1 on a free port.
 """
@@ -28,7 +29,9 @@ class Request:
         out: list[str] = []
         if isinstance(self.body.get("instructions"), str):
             out.append(self.body["instructions"])
-        for item in list(self.body.get("messages") or []) + _as_list(self.body.get("input")):
+        items = list(self.body.get("messages") or []) + _as_list(self.body.get("input"))
+        items += list(self.body.get("contents") or [])  # the Gemini API
+        for item in items:
             _collect_text(item, out)
         return out
 
@@ -48,7 +51,7 @@ def _collect_text(item: Any, out: list[str]) -> None:
     elif isinstance(item, dict):
         if item.get("type") == "function_call":
             out.append(f"[call {item.get('name')} {item.get('arguments')}]")
-        for key in ("content", "text", "output"):
+        for key in ("content", "text", "output", "parts"):
             value = item.get(key)
             if isinstance(value, str):
                 out.append(value)
@@ -116,7 +119,13 @@ class FakeOpenAI:
                 if fake.delay:
                     time.sleep(fake.delay)
                 path = self.path.split("?")[0].rstrip("/")
-                if path.endswith("/responses"):
+                if path.endswith(":countTokens"):
+                    self._json({"totalTokens": 1})
+                elif path.endswith(":streamGenerateContent"):
+                    self._sse(_gemini_chunks(reply))
+                elif path.endswith(":generateContent"):
+                    self._json(next(_gemini_chunks(reply))[1])
+                elif path.endswith("/responses"):
                     self._sse(_responses_events(body, reply))
                 elif path.endswith("/chat/completions"):
                     if body.get("stream"):
@@ -243,6 +252,17 @@ def _responses_events(body: dict[str, Any], reply: Reply) -> Iterator[tuple[str,
     yield "response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": message}
     yield "response.completed", {"type": "response.completed",
                                  "response": {**response, "status": "completed", "output": [message], "usage": usage}}
+
+
+def _gemini_chunks(reply: Reply) -> Iterator[tuple[None, dict[str, Any]]]:
+    """The Gemini API's generateContent answer (one chunk of its server-sent events)."""
+    if isinstance(reply, ToolCall):
+        part: dict[str, Any] = {"functionCall": {"name": reply.name, "args": reply.arguments}}
+    else:
+        part = {"text": reply}
+    yield None, {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
+                 "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2},
+                 "modelVersion": "fake-model"}
 
 
 if __name__ == "__main__":  # manual use: python -m tests.agents.fake_openai

@@ -66,8 +66,19 @@ def wait_screen(data_dir: DataDir, sid: str, text: str, timeout: float = 90) -> 
                        message=f"{text!r} on {sid}'s screen")
 
 
+def until_or_show(data_dir: DataDir, sid: str, condition: Callable[[], object], timeout: float, what: str) -> object:
+    """retry_until, failing with the session's screen so a stuck agent explains itself."""
+    try:
+        return retry_until(condition, timeout=timeout, interval=0.3)
+    except AssertionError:
+        raise AssertionError(f"{what} within {timeout}s; {sid}'s screen:\n{screen(data_dir, sid)}") from None
+
+
 def type_line(data_dir: DataDir, sid: str, text: str) -> None:
+    """Type like a person: the text, then Enter once the text shows in the input box (an Enter
+    arriving with the text can be taken as part of a paste and not submit)."""
     tmux(data_dir, "send-keys", "-t", f"={sid}:", "-l", text)
+    retry_until(lambda: text in screen(data_dir, sid), timeout=20, interval=0.1, message=f"{text!r} typed")
     tmux(data_dir, "send-keys", "-t", f"={sid}:", "Enter")
 
 
