@@ -13,8 +13,10 @@ the user's agent configuration.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 
 class Conversation(StrEnum):
@@ -37,9 +39,27 @@ class FirstRunCheck:
     """A condition the agent stops on at first run unless it holds, and how the user makes it hold."""
 
     what: str  # the screen the agent shows otherwise
-    file: str  # the file that must exist, `~` for the home directory, `$VAR/` prefixes an override dir
+    file: str  # the file that must exist: `$VAR|default/name` (VAR overrides the folder) or `~/name`
     contains: tuple[str, ...]  # substrings the file must contain (empty: existing is enough)
     fix: str  # exactly what to run or set
+
+    def path(self, env: Mapping[str, str]) -> Path:
+        home = Path(env.get("HOME") or Path.home())
+        if self.file.startswith("$"):
+            var, rest = self.file[1:].split("|", 1)
+            default, name = rest.rsplit("/", 1)
+            folder = env.get(var) or default.replace("~", str(home), 1)
+            return Path(folder) / name
+        return Path(self.file.replace("~", str(home), 1))
+
+    def holds(self, env: Mapping[str, str]) -> bool:
+        """Whether the condition holds for an agent started with `env` (reads files, writes nothing)."""
+        try:
+            text = self.path(env).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+        squashed = text.replace(" ", "")
+        return all(c.replace(" ", "") in squashed for c in self.contains)
 
 
 @dataclass(frozen=True)
@@ -87,12 +107,12 @@ PRESETS: dict[str, Preset] = {
             resume=("claude", "--resume", "{conversation}", "--append-system-prompt", "{role}"),
             conversation=Conversation.AO_CHOOSES, task=TaskDelivery.ARGV, typeahead_safe=True,
             first_run=(
-                FirstRunCheck("onboarding (theme, sign-in)", "$CLAUDE_CONFIG_DIR/.claude.json",
+                FirstRunCheck("onboarding (theme, sign-in)", "$CLAUDE_CONFIG_DIR|~/.claude.json",
                               ('"hasCompletedOnboarding": true',),
                               "run `claude` once in a terminal and finish its setup, or set "
                               '"hasCompletedOnboarding": true in ~/.claude.json'),
                 FirstRunCheck("folder trust (\"Quick safety check\", default No, exit)",
-                              "$CLAUDE_CONFIG_DIR/.claude.json", ('"hasTrustDialogAccepted": true',),
+                              "$CLAUDE_CONFIG_DIR|~/.claude.json", ('"hasTrustDialogAccepted": true',),
                               "run `claude` once in the repository and choose \"Yes, I trust this folder\""),
             ),
             screen="claude-code",
@@ -104,9 +124,9 @@ PRESETS: dict[str, Preset] = {
             resume=("codex", *CODEX_OWN_PROCESS, "resume", "{conversation}"),
             conversation=Conversation.AGENT_ASSIGNS, task=TaskDelivery.ARGV, typeahead_safe=True,
             first_run=(
-                FirstRunCheck("sign-in", "$CODEX_HOME/auth.json", (),
+                FirstRunCheck("sign-in", "$CODEX_HOME|~/.codex/auth.json", (),
                               "printenv OPENAI_API_KEY | codex login --with-api-key"),
-                FirstRunCheck("project trust", "$CODEX_HOME/config.toml", ("trust_level",),
+                FirstRunCheck("project trust", "$CODEX_HOME|~/.codex/config.toml", ("trust_level",),
                               "add to ~/.codex/config.toml: [projects.\"<repo>\"] trust_level = \"trusted\""),
             ),
             screen="codex",
@@ -162,3 +182,12 @@ PRESETS: dict[str, Preset] = {
 }
 
 DEFAULT_PRESET = "claude-code"
+
+
+def first_run_problems(preset: str, env: Mapping[str, str]) -> list[str]:
+    """One line per first-run condition of `preset` that does not hold for an agent started with
+    `env` (the agent's environment, e.g. HOME, CODEX_HOME): what it would stop on and the fix."""
+    entry = PRESETS.get(preset)
+    if entry is None:
+        return []
+    return [f"{preset}: stops on {c.what} ({c.path(env)}): {c.fix}" for c in entry.first_run if not c.holds(env)]

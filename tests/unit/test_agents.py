@@ -435,3 +435,30 @@ def test_written_prompts_survive_the_launcher(tmp_path: Path) -> None:
         files.role.read_bytes().rstrip(b"\n"),
         files.task.read_bytes().rstrip(b"\n"),
     ]
+
+
+# ------------------------------------------------------------------------- first-run conditions
+
+
+def test_first_run_problems_name_the_missing_config_and_its_fix(tmp_path: Path) -> None:
+    from reconciler.sessions.presets import first_run_problems
+
+    env = {"HOME": str(tmp_path)}
+    problems = first_run_problems("gemini", env)
+    assert len(problems) == 2 and "selectedType" in problems[0] and "trustedFolders.json" in problems[1]
+    (tmp_path / ".gemini").mkdir()
+    (tmp_path / ".gemini" / "settings.json").write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}')
+    (tmp_path / ".gemini" / "trustedFolders.json").write_text("{}")
+    assert first_run_problems("gemini", env) == []
+    # An override folder in the agent's env is where the agent looks, so it is where ao looks.
+    codex_home = tmp_path / "codex"
+    codex_home.mkdir()
+    assert [p.split(" (")[0] for p in first_run_problems("codex", {**env, "CODEX_HOME": str(codex_home)})] == [
+        "codex: stops on sign-in", "codex: stops on project trust"]
+    (codex_home / "auth.json").write_text("{}")
+    (codex_home / "config.toml").write_text('[projects."/r"]\ntrust_level = "trusted"\n')
+    assert first_run_problems("codex", {**env, "CODEX_HOME": str(codex_home)}) == []
+    (tmp_path / ".claude.json").write_text('{"hasCompletedOnboarding": true}')
+    assert [p.split(" (")[0] for p in first_run_problems("claude-code", env)] == [
+        'claude-code: stops on folder trust']
+    assert first_run_problems("aider", env) == first_run_problems("demo", env) == []
