@@ -1,4 +1,5 @@
-"""Agent presets: the exact argv each agent CLI is started (and resumed) with.
+"""The argv a session's agent is started (and resumed) with, from its preset's entry in
+`presets.PRESETS` and the conversation id ao recorded for the session.
 
 Prompts always travel through files in the session's directory. When an agent only accepts its
 prompt as an argument, the argv goes through a constant `sh -c` script that replaces each
