@@ -95,7 +95,8 @@ AIDER_QUIET = (
 # removed at reap so they never make a clean worktree look dirty. git pathspecs, from the top.
 AGENT_BOOKKEEPING = (":(top,glob).aider*", ":(top,glob).aider*/**")
 # aider has no "prompt, then stay interactive" flag (--message exits after one turn): run the task
-# as one turn, then the interactive aider with that chat history. Constant script; $1 is the prompt file.
+# as one turn, then the interactive aider with that chat history. Constant script: $0 is the
+# prompt file, "$@" the flags both runs share.
 AIDER_FIRST_TURN = 'aider "$@" --message-file "$0"; exec aider "$@" --restore-chat-history'
 
 PRESETS: dict[str, Preset] = {
