@@ -11,8 +11,9 @@ from ..errors import SessionProblem
 from ..paths import DataDir
 from ..registry.records import Kind
 from ..runtime.base import Launch, Stamp
-from ..sessions.agents import DEFAULT_PRESET, Arg, agent_args, expand
+from ..sessions.agents import Arg, agent_program, expand, launch_argv, prepare_conversation
 from ..sessions.env import ao_bin_dir, session_env
+from ..sessions.presets import DEFAULT_PRESET
 from ..sessions.prompts import SessionFacts, write_prompts
 from ..sessions.secrets import resolve_env
 from ..sessions.workspace import ensure_worktree, require_dir
@@ -74,8 +75,10 @@ def prepare(
         prompt_file=files.combined,
         user_env=resolve_env(agent.get("env") or {}),  # valueFrom is read now, never stored
     )
-    args = with_agent_hooks(agent, agent_args(agent, files, resume=resume), data_dir.session_dir(session_id))
-    program = str(args[0])
+    conversation, resume = prepare_conversation(agent, data_dir.session_dir(session_id), resume=resume)
+    args = launch_argv(agent, files, conversation_id=conversation, resume=resume)
+    args = with_agent_hooks(agent, args, data_dir.session_dir(session_id))
+    program = agent_program(agent, args)
     path = dict(env)["PATH"]
     if not shutil.which(program, path=path):
         raise LaunchError(
