@@ -11,7 +11,13 @@ from ..errors import SessionProblem
 from ..paths import DataDir
 from ..registry.records import Kind
 from ..runtime.base import Launch, Stamp
-from ..sessions.agents import Arg, agent_program, expand, launch_argv, prepare_conversation
+from ..sessions.agents import (
+    Arg,
+    agent_program,
+    expand,
+    launch_argv,
+    prepare_conversation,
+)
 from ..sessions.env import ao_bin_dir, session_env
 from ..sessions.presets import DEFAULT_PRESET
 from ..sessions.prompts import SessionFacts, write_prompts

@@ -6,11 +6,18 @@ Each CLI (pinned, from the agent cache) runs in a 200x50 pane of a private tmux 
 the local model stand-in; the pane is captured once the screen shows what the fixture is about.
 A tool for refreshing fixtures when a pinned version changes, not a test.
 """
-import json, os, subprocess, sys, time, shutil, tempfile
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
-from tests.agents.fake_openai import FakeOpenAI
+
 from tests.agents.cli_harness import PINNED
+from tests.agents.fake_openai import FakeOpenAI
 from tests.agents.install import npm_binary, pip_binary
+
 OUT = Path(__file__).resolve().parents[1] / "fixtures" / "screens"
 def _bin(preset):
     registry, package, version, binary = PINNED[preset]

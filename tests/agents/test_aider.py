@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents.fake_openai import FakeOpenAI
 from tests.agents.cli_harness import (
     agent_manifest,
     agent_path,
@@ -20,6 +19,7 @@ from tests.agents.cli_harness import (
     screen,
     wait_screen,
 )
+from tests.agents.fake_openai import FakeOpenAI
 from tests.conftest import needs_tmux, retry_until
 
 pytestmark = [pytest.mark.agents, needs_tmux]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents.fake_openai import FakeOpenAI, Request, ToolCall
 from tests.agents.cli_harness import (
     agent_manifest,
     agent_path,
@@ -24,6 +23,7 @@ from tests.agents.cli_harness import (
     session,
     wait_screen,
 )
+from tests.agents.fake_openai import FakeOpenAI, Request, ToolCall
 from tests.conftest import needs_tmux, retry_until
 
 pytestmark = [pytest.mark.agents, needs_tmux]

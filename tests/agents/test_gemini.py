@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents.fake_openai import FakeOpenAI, Request
 from tests.agents.cli_harness import (
     agent_manifest,
     agent_path,
@@ -23,6 +22,7 @@ from tests.agents.cli_harness import (
     until_or_show,
     wait_screen,
 )
+from tests.agents.fake_openai import FakeOpenAI, Request
 from tests.conftest import needs_tmux, retry_until
 
 pytestmark = [pytest.mark.agents, needs_tmux]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.manifest.models import Preset as ManifestPreset
 from reconciler.sessions.agents import (
     DEFAULT_PRESET,
     EXPAND_SCRIPT,
@@ -27,7 +28,6 @@ from reconciler.sessions.agents import (
     prepare_conversation,
     preset_args,
 )
-from reconciler.manifest.models import Preset as ManifestPreset
 from reconciler.sessions.naming import orchestrator_id
 from reconciler.sessions.prompts import (
     SessionFacts,
