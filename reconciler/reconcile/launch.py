@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ..activity.agent_hooks import ao_command, write_claude_settings
@@ -14,6 +16,7 @@ from ..runtime.base import Launch, Stamp
 from ..sessions.agents import (
     Arg,
     agent_program,
+    claude_conversation_kept,
     expand,
     launch_argv,
     prepare_conversation,
@@ -81,7 +84,10 @@ def prepare(
         prompt_file=files.combined,
         user_env=resolve_env(agent.get("env") or {}),  # valueFrom is read now, never stored
     )
-    conversation, resume = prepare_conversation(agent, data_dir.session_dir(session_id), resume=resume)
+    kept = None
+    if not agent.get("command") and (agent.get("preset") or DEFAULT_PRESET) == "claude-code":
+        kept = partial(claude_conversation_kept, cwd=str(workspace), env={**os.environ, **dict(env)})
+    conversation, resume = prepare_conversation(agent, data_dir.session_dir(session_id), resume=resume, kept=kept)
     args = launch_argv(agent, files, conversation_id=conversation, resume=resume)
     args = with_agent_hooks(agent, args, data_dir.session_dir(session_id))
     program = agent_program(agent, args)

@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,17 +107,22 @@ def launch_argv(agent: Mapping[str, Any], files: PromptFiles, *, conversation_id
     return render(preset.start, files, conversation_id)
 
 
-def prepare_conversation(agent: Mapping[str, Any], session_dir: Path, *, resume: bool) -> tuple[str | None, bool]:
+def prepare_conversation(agent: Mapping[str, Any], session_dir: Path, *, resume: bool,
+                         kept: Callable[[str], bool] | None = None) -> tuple[str | None, bool]:
     """(conversation id, resume) for the next launch, recorded in the session's directory.
 
     A resume uses the recorded id; a fresh start records a new one (or forgets the old one for
     agents that assign their own). A preset that needs an id to resume but has none starts fresh.
+    `kept(id)` says whether the agent holds a conversation under the recorded id: when it does not
+    (the agent died before writing its first turn), the launch is a fresh start under the same id.
     """
     if agent.get("command"):
         return None, resume
     preset = preset_of(agent.get("preset") or DEFAULT_PRESET)
     record = session_dir / CONVERSATION_FILE
     recorded = record.read_text().strip() if record.is_file() else ""
+    if resume and recorded and kept is not None and not kept(recorded):
+        return recorded, False
     if resume and preset.resume is not None and (recorded or preset.conversation is not Conversation.AO_CHOOSES):
         return recorded or None, True
     new = new_conversation_id(preset.name)
@@ -127,6 +132,18 @@ def prepare_conversation(agent: Mapping[str, Any], session_dir: Path, *, resume:
     else:
         record.unlink(missing_ok=True)
     return new, False
+
+
+def claude_conversation_kept(conversation_id: str, cwd: str, env: Mapping[str, str]) -> bool:
+    """Claude Code keeps a conversation as `<config dir>/projects/<cwd, / and . as ->/<id>.jsonl` once
+    its first turn is written; `--resume` of an id without one fails ("No conversation found")."""
+    config = Path(env.get("CLAUDE_CONFIG_DIR") or Path(env.get("HOME") or Path.home()) / ".claude")
+    transcript = config / "projects" / cwd.replace("/", "-").replace(".", "-") / f"{conversation_id}.jsonl"
+    try:
+        with transcript.open(encoding="utf-8", errors="replace") as lines:
+            return any('"type":"user"' in line.replace(" ", "") for line in lines)
+    except OSError:
+        return False
 
 
 def preset_args(preset: str, files: PromptFiles, *, resume: bool, conversation_id: str | None = None) -> list[Arg]:

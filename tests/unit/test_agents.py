@@ -462,3 +462,22 @@ def test_first_run_problems_name_the_missing_config_and_its_fix(tmp_path: Path) 
     assert [p.split(" (")[0] for p in first_run_problems("claude-code", env)] == [
         'claude-code: stops on folder trust']
     assert first_run_problems("aider", env) == first_run_problems("demo", env) == []
+
+
+def test_a_claude_conversation_never_written_is_started_afresh_under_the_same_id(tmp_path):
+    from reconciler.sessions.agents import claude_conversation_kept, prepare_conversation
+
+    session_dir, config, cwd = tmp_path / "s", tmp_path / "cfg", "/work/wt.x/shop-1"
+    env = {"CLAUDE_CONFIG_DIR": str(config)}
+    first, resume = prepare_conversation({"preset": "claude-code"}, session_dir, resume=False)
+    assert first and resume is False
+
+    def kept(cid: str) -> bool:
+        return claude_conversation_kept(cid, cwd, env)
+
+    # Killed before its first turn reached the transcript: `--resume` would fail, so start fresh, same id.
+    assert prepare_conversation({"preset": "claude-code"}, session_dir, resume=True, kept=kept) == (first, False)
+    transcript = config / "projects" / "-work-wt-x-shop-1" / f"{first}.jsonl"
+    transcript.parent.mkdir(parents=True)
+    transcript.write_text('{"type":"user","message":{"role":"user","content":"hi"}}\n')
+    assert prepare_conversation({"preset": "claude-code"}, session_dir, resume=True, kept=kept) == (first, True)
