@@ -50,7 +50,8 @@ def get_project(name: ProjectName, ao: ServiceDep) -> dict:
         raise ApiError(404, "PROJECT_NOT_FOUND", f"no project {name!r}")
     observed = ao.observe()
     view = project_view(record, ao.sessions(name), observed)
-    view["sessions"] = [session_view(s, observed.get(s.id)) for s in ao.sessions(name)]
+    activity = ao.activity()
+    view["sessions"] = [session_view(s, observed.get(s.id), activity.get(s.id)) for s in ao.sessions(name)]
     return view
 
 
