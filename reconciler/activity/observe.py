@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runtime.base import Observed, Runtime
+from ..sessions.presets import DEFAULT_PRESET
 from . import store
 from .decide import SIGNAL_LEAD_SECONDS, decide
 from .model import Activity, Reading
@@ -21,7 +22,6 @@ from .patterns import TABLES
 from .screen import classify
 from .signals import PARSERS
 
-DEFAULT_PRESET = "claude-code"
 # A worker waiting this long for a person is announced to its orchestrator (once per episode).
 WAITING_NOTICE_SECONDS = float(os.environ.get("AO_WAITING_NOTICE_SECONDS", "20"))
 # Read again at every pass even without new output: it changes with time (ready, or given up on).

@@ -32,7 +32,7 @@ STDIN = "-"
 STDIN_NAME = "<stdin>"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
-Path_ = tuple[str | int, ...]
+FieldPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,10 @@ class ManifestError(UsageError):
 class Marks:
     """Where each field of one YAML document starts: value positions and key positions."""
 
-    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    values: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
 
-    def at(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
+    def at(self, path: FieldPath, *, key: bool = False) -> tuple[int, int]:
         """Position of `path`, or of its nearest ancestor that exists in the document."""
         probe = tuple(path)
         while True:
@@ -90,7 +90,7 @@ class LoadedProject:
     def name(self) -> str:
         return self.manifest.name
 
-    def issue(self, path: Path_, message: str, *, key: bool = False) -> ManifestIssue:
+    def issue(self, path: FieldPath, message: str, *, key: bool = False) -> ManifestIssue:
         line, column = self.marks.at(path, key=key)
         return ManifestIssue(self.source, line, column, dotted(path), message)
 
@@ -149,7 +149,7 @@ def expand_paths(paths: Iterable[str]) -> tuple[list[str], list[ManifestIssue]]:
 # ---------------------------------------------------------------- YAML with marks
 
 
-def _index(node: yaml.Node, path: Path_, marks: Marks, issues: list[str | tuple[Path_, str]]) -> None:
+def _index(node: yaml.Node, path: FieldPath, marks: Marks, issues: list[str | tuple[FieldPath, str]]) -> None:
     marks.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
@@ -261,12 +261,12 @@ def _schema_issues(data: Any, marks: Marks, source: str) -> list[ManifestIssue]:
 
     issues: list[ManifestIssue] = []
 
-    def add(path: Path_, message: str, *, key: bool = False) -> None:
+    def add(path: FieldPath, message: str, *, key: bool = False) -> None:
         line, column = marks.at(path, key=key)
         issues.append(ManifestIssue(source, line, column, dotted(path), message))
 
     def report(error: Any) -> None:
-        path: Path_ = tuple(error.absolute_path)
+        path: FieldPath = tuple(error.absolute_path)
         kind, schema, value = error.validator, error.schema, error.instance
         if kind in ("anyOf", "oneOf") and error.context:
             # A nullable field: explain the non-null alternative, which is what the user meant.
@@ -362,7 +362,7 @@ def _cross_document_issues(projects: list[LoadedProject]) -> list[ManifestIssue]
     return issues
 
 
-def prefix_path(project: LoadedProject) -> Path_:
+def prefix_path(project: LoadedProject) -> FieldPath:
     return ("spec", "sessionPrefix") if project.manifest.spec.sessionPrefix else ("metadata", "name")
 
 

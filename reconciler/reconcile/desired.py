@@ -17,7 +17,7 @@ from ..registry.records import MANIFEST_OWNER, Kind, ProjectRecord, WorkerRecord
 from ..sessions.naming import orchestrator_id
 
 HASH_VERSION = "v1"
-DEFAULT_PRESET = "claude-code"
+from ..sessions.presets import DEFAULT_PRESET
 
 
 @dataclass(frozen=True)
