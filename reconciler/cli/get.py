@@ -13,7 +13,7 @@ from ..reconcile.service import Ao
 from ..reconcile.status import conditions
 from ..sessions.agents import describe_argv
 from .common import examples, service
-from .output import Format, ShortFormat, age, emit, iso, table
+from .output import EventFormat, Format, ShortFormat, age, emit, first_line, iso, table
 from .views import event_view, message_view, project_view, session_view
 
 WATCH_INTERVAL = 0.5
@@ -24,12 +24,28 @@ ProjectFilter = Annotated[str | None, typer.Option("--project", "-p", help="Only
 FormatOption = Annotated[Format, typer.Option("--output", "-o", help="table, wide, json or yaml.")]
 
 
-def _observe(ao: Ao) -> dict[str, Any]:
-    """Live state for the AGENT column; reads still work (showing `?`) when tmux cannot be asked."""
+def _observe(ao: Ao) -> dict[str, Any] | None:
+    """Live state for the AGENT column, or None (with a warning) when tmux cannot be asked."""
+    try:
+        return ao.observe()
+    except AoError as exc:
+        typer.echo(f"warning: {exc}; the AGENT column shows '?'", err=True)
+        return None
+
+
+def _quiet_observe(ao: Ao) -> dict[str, Any] | None:
     try:
         return ao.observe()
     except AoError:
-        return {}
+        return None  # already warned when the watch began
+
+
+def _session_views(records: list, live: dict[str, Any] | None) -> list[dict[str, Any]]:
+    views = [session_view(r, (live or {}).get(r.id)) for r in records]
+    if live is None:  # unknown, which is not the same as "missing"
+        for view in views:
+            view["agent"] = "?"
+    return views
 
 
 def _watch_sessions(ao: Ao, project: str | None, all_: bool, output: Format) -> None:
@@ -37,13 +53,15 @@ def _watch_sessions(ao: Ao, project: str | None, all_: bool, output: Format) -> 
     shown: dict[str, tuple] = {}
     first = True
     while True:
-        live = _observe(ao)
-        for record in ao.sessions(project, include_terminated=True):
-            view = session_view(record, live.get(record.id))
+        records = ao.sessions(project, include_terminated=True)
+        for record, view in zip(records, _session_views(records, _observe(ao) if first else _quiet_observe(ao)),
+                                strict=True):
             key = (view["phase"], view["agent"], view["restarts"], view["reason"])
-            if shown.get(record.id) == key or (first and not all_ and record.phase == "Terminated"):
+            if shown.get(record.id) == key:
                 continue
             shown[record.id] = key
+            if first and not all_ and record.phase == "Terminated":
+                continue  # already over when the watch began: remembered, not shown, and not a change later
             if output == Format.json:
                 typer.echo(json.dumps(view))
             else:
@@ -61,8 +79,7 @@ def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: boo
         _watch_sessions(ao, project, all_, output)
         return
     records = ao.sessions(project, include_terminated=all_)
-    live = _observe(ao)
-    views = [session_view(r, live.get(r.id)) for r in records]
+    views = _session_views(records, _observe(ao))
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
@@ -100,7 +117,7 @@ def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> Non
     ao = service(ctx)
     projects = ao.registry.projects()
     sessions = ao.sessions()
-    live = _observe(ao)
+    live = _observe(ao) or {}
     views = [project_view(p, [s for s in sessions if s.project == p.name], live) for p in projects]
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
@@ -159,7 +176,7 @@ def describe(
         record = ao.registry.session(name)
         if record is None:
             raise NotFound(f"no session {name!r}", hint="see `ao get sessions --all`")
-        live = _observe(ao).get(name)
+        live = (_observe(ao) or {}).get(name)
         view = session_view(record, live)
         view["conditions"] = [{**c, "lastTransitionTime": iso(c["lastTransitionTime"])} for c in conditions(record, live)]
         view["spec"] = record.spec
@@ -170,7 +187,7 @@ def describe(
         project = ao.registry.project(name)
         if project is None:
             raise NotFound(f"no project {name!r}", hint="see `ao get projects`")
-        view = project_view(project, ao.sessions(name), _observe(ao))
+        view = project_view(project, ao.sessions(name), _observe(ao) or {})
         view["deleted"] = bool(project.deleted)
         view["workers"] = [{"name": w.name, "owner": w.owner, **w.spec} for w in ao.registry.workers(name)]
         view["sessionIds"] = [s.id for s in ao.sessions(name)]
@@ -195,13 +212,14 @@ def events(
     project: ProjectFilter = None,
     session: Annotated[str | None, typer.Option("--session", "-s", help="Only this session.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent events.")] = 50,
-    output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
+    output: Annotated[EventFormat, typer.Option(
+        "--output", "-o", help="text, wide (whole multi-line messages) or json.")] = EventFormat.text,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events (Ctrl-C ends).")] = False,
 ) -> None:
     """Show recent events: what ao did and why (creations, restarts, reaps, failures)."""
     registry = service(ctx).registry
     rows = registry.events(project=project, session=session, limit=limit)
-    if output == ShortFormat.json and not follow:
+    if output == EventFormat.json and not follow:
         emit([event_view(e) for e in rows], "json")
         return
     if not rows and not follow:
@@ -209,17 +227,22 @@ def events(
         return
     if not follow:
         table(["TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"],
-              [[iso(e.at), e.type, e.reason, e.session or e.project, e.message.splitlines()[0]] for e in rows])
+              [[iso(e.at), e.type, e.reason, e.session or e.project, first_line(e.message)] for e in rows])
+        if output == EventFormat.wide:
+            for e in rows:
+                if "\n" in e.message.strip():
+                    typer.echo(f"\n{iso(e.at)} {e.reason} {e.session or e.project}:\n{e.message.rstrip()}")
         return
     last = 0
     while True:
         for event in rows:
             last = event.id
-            if output == ShortFormat.json:
+            if output == EventFormat.json:
                 typer.echo(json.dumps(event_view(event)))
             else:
+                message = event.message.rstrip() if output == EventFormat.wide else first_line(event.message)
                 typer.echo(f"{iso(event.at)}  {event.type:<7} {event.reason:<16} {event.session or event.project or '-':<20} "
-                           f"{event.message.splitlines()[0]}")
+                           f"{message}")
         time.sleep(WATCH_INTERVAL)
         rows = registry.events(project=project, session=session, after_id=last)
 

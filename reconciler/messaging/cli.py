@@ -156,6 +156,9 @@ def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue
     if row["phase"] == "Terminated":
         raise reject(EXIT_TERMINATED, "rejected", f"session {target} is terminated; it cannot receive messages")
     runtime = fleet_for(data_dir)
+    if not queue and not any(runtime.installed(name) for name in runtime.runtimes):
+        # Without a multiplexer nothing can be observed: say so rather than "no live session".
+        raise reject(EXIT_FAILED, "failed", _runtime_missing())
     live = runtime.probe(target)
     if queue and (live is None or not live.alive):
         mailbox.record(**record, outcome="queued", detail="waiting for the agent to run", enter_presses=0)
@@ -176,8 +179,19 @@ def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue
     return {**record, "outcome": result.outcome, "detail": detail, "enterPresses": result.enter_presses}
 
 
+def _runtime_missing() -> str:
+    from ..errors import RuntimeMissing
+    from ..runtime.tmux import tmux_binary
+
+    try:
+        tmux_binary()
+    except RuntimeMissing as exc:
+        return str(exc)
+    return "no terminal multiplexer (tmux or zellij) is installed"
+
+
 def main(argv: list[str], data_dir: str | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_intermixed_args(argv)  # options may come anywhere: `ao send ID --queue TEXT`
     try:
         target, body = _arguments(args)
         sent = send(target, body, data_dir=DataDir.resolve(data_dir), sender=os.environ.get("AO_SESSION_ID") or None,
