@@ -12,7 +12,7 @@ from ..errors import AoError, NotFound
 from ..reconcile.service import Ao
 from ..reconcile.status import conditions
 from ..sessions.agents import describe_argv
-from .common import examples, service
+from .common import demo_manifest_hint, examples, service
 from .output import EventFormat, Format, ShortFormat, age, emit, first_line, iso, table
 from .views import event_view, message_view, project_view, session_view
 
@@ -123,7 +123,7 @@ def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> Non
         emit(views, output.value)
         return
     if not views:
-        typer.echo("No projects. Apply a manifest: ao apply -f examples/demo.yaml", err=True)
+        typer.echo(f"No projects. Apply a manifest: {demo_manifest_hint()}", err=True)
         return
     headers = ["NAME", "SYNC", "HEALTH", "RUNNING", "GENERATION", "OBSERVED", "AGE"]
     rows = [[v["name"], v["sync"], v["health"], f"{v['running']}/{v['sessions']}", v["generation"],
