@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.conftest import ao_sessions, demo_manifest, needs_tmux, retry_until
 
@@ -58,3 +59,31 @@ def test_events_table_shows_the_first_line_of_output_and_wide_shows_all(ao, repo
     assert "last output: first words (+1 more line; -o wide)" in line, table
     wide = ao("events", "-s", "app-1", "-o", "wide").stdout
     assert "  first words\n  second words" in wide, wide
+
+
+def test_doctor_on_a_healthy_setup_has_no_fail_and_aligned_columns(ao):
+    result = ao("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines and not [line for line in lines if line.startswith("FAIL")], result.stdout
+    assert any(line.split()[1] == "runtime" for line in lines), result.stdout
+    # The detail column starts at one offset on every line.
+    starts = {re.match(r"(ok|FAIL)\s+\S+(?: \S+)?\s{2,}", line).end() for line in lines}
+    assert len(starts) == 1, result.stdout
+
+
+def test_help_metavars_name_what_to_type():
+    import subprocess
+
+    from tests.conftest import AO
+
+    top = subprocess.run([AO, "--help"], capture_output=True, text=True, check=True).stdout
+    names = re.findall(r"^  (\w[\w-]*)\s{2,}", top.split("Commands:")[1], flags=re.M)
+    commands = [[n] for n in names if n not in ("get", "send")] + [["get", "sessions"], ["get", "projects"]]
+    for command in commands:
+        text = subprocess.run([AO, *command, "--help"], capture_output=True, text=True, check=True).stdout
+        assert "list[" not in text and "{" not in text.splitlines()[0], f"ao {' '.join(command)} --help:\n{text}"
+    wait = subprocess.run([AO, "wait", "--help"], capture_output=True, text=True, check=True).stdout
+    assert wait.startswith("Usage: ao wait [OPTIONS] KIND NAME")
+    apply = subprocess.run([AO, "apply", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "-f, --filename PATH" in apply
