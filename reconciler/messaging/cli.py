@@ -69,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--file", help="read the message from a file (`-`: stdin)")
     p.add_argument("-q", "--queue", action="store_true",
                    help="if the agent is not running (yet), keep the message and deliver it once it runs")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", metavar="text|json")
     return p
 
 

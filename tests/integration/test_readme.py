@@ -86,5 +86,7 @@ def test_the_demo_hint_names_a_path_that_works_from_where_it_is_run(data_dir, tm
     result = subprocess.run([str(Path(sys.executable).parent / "ao"), "get", "projects"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+    if "from ao's source checkout" in result.stderr:  # ao installed without its checkout: it says where
+        return
     path = re.search(r"ao apply -f (\S+)", result.stderr).group(1)
     assert (tmp_path / path).resolve() == ROOT / "examples" / "demo.yaml", result.stderr
