@@ -31,7 +31,7 @@ def repo_problem(repo: Path, *, needs_git: bool) -> str | None:
     if not needs_git:
         return None
     if shutil.which("git") is None:
-        return "git is not installed; install git"
+        return None  # a missing tool is the pass's one-line error, not a problem of this manifest
     if _git(repo, "rev-parse", "--show-toplevel").returncode != 0:
         return f"{repo} is not a git repository; run `git init` there or set `workspace: none`"
     if _git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}").returncode != 0 \

@@ -309,14 +309,12 @@ def test_apply_wait_returns_when_healthy_and_names_the_blocker_when_not(ao, data
     assert result.returncode == 0, result.stderr
     assert "project/app synced and healthy" in result.stderr + result.stdout
     bad = write_manifest(demo_manifest(repo, ONE + BROKEN, name="app", orchestrator="true"))
-    start = time.monotonic()
     result = ao("apply", "-f", str(bad), "--wait", "--timeout", "5")
-    elapsed = time.monotonic() - start
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "error: timed out after 5s" in result.stderr
-    blocker = result.stderr.split("error: timed out after 5s:")[1]
-    assert "app-2" in blocker and "AgentNotFound" in blocker, result.stderr
-    assert elapsed >= 5
+    # A missing agent program cannot clear by itself: the wait names it at once instead of timing out.
+    assert "timed out" not in result.stderr
+    blocker = result.stderr.split("error: project app:")[1]
+    assert "app-2" in blocker and "AgentNotFound" in blocker and "does not clear by itself" in blocker, result.stderr
 
 
 def test_wait_for_a_removed_worker_to_be_deleted(ao, data_dir, repo, write_manifest):
