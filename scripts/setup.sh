@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Prepare this checkout: system tools (tmux, git), a virtualenv in .venv with ao and its test
-# tools. Safe to run again; it only does what is missing.
+# Prepare this checkout: system tools (tmux, git) and a virtualenv in .venv with ao.
+# `setup.sh --test` also installs the test tools (pytest, hypothesis, playwright...): the demo does
+# not need them. Safe to run again; it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+extras="" imports="reconciler, fastapi, sqlite_utils.migrations" stamp=.venv/.ao-installed
+if [ "${1:-}" = "--test" ]; then
+  extras="[test]" imports="$imports, pytest, xdist, pytest_timeout, hypothesis, httpx, schemathesis, playwright"
+  stamp=.venv/.ao-installed-test
+fi
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -29,11 +36,16 @@ if [ ! -x .venv/bin/python ]; then
   say "creating virtualenv .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import reconciler, pytest, xdist, hypothesis, httpx, schemathesis, playwright, fastapi' 2>/dev/null \
-   || [ pyproject.toml -nt .venv/.ao-installed ]; then
-  say "installing ao and its test tools into .venv"
-  .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-  .venv/bin/python -m pip install --quiet -e '.[test]'
-  touch .venv/.ao-installed
+if ! .venv/bin/python -c "import $imports" 2>/dev/null || [ pyproject.toml -nt "$stamp" ]; then
+  say "installing ao${extras:+ and its test tools} into .venv"
+  # pip's and setuptools' chatter (editable-install notices, warnings) goes to a log, shown on failure.
+  log=.venv/pip-install.log
+  if ! { .venv/bin/python -m pip install --quiet --upgrade pip \
+         && .venv/bin/python -m pip install --quiet -e ".$extras"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "pip install failed (log: $log)" >&2
+    exit 1
+  fi
+  touch "$stamp" .venv/.ao-installed   # the test install includes ao itself
 fi
 say "ready: $(.venv/bin/ao --version), $(tmux -V), $(git --version)"

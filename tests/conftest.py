@@ -23,8 +23,12 @@ TMUX = shutil.which("tmux")
 needs_tmux = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
 
 
-def retry_until(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, message: str = "") -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+def retry_until(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, message: str = "") -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds.
+
+    The deadline only guards against a hang: it is generous because a loaded 2-core machine can be
+    several times slower than an idle one, and a condition that holds returns at once anyway.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

@@ -20,12 +20,17 @@ FilesOption = Annotated[
 OutputOption = Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")]
 
 
-def _load(paths: list[str]):  # type: ignore[no-untyped-def]
+def _load(paths: list[str], *, preflight: bool = False):  # type: ignore[no-untyped-def]
     from ..manifest.loader import load_paths
 
     if not paths:
         raise UsageError("no manifests given", hint="pass -f FILE, -f DIR or -f - (stdin)")
-    return load_paths(paths)
+    loaded = load_paths(paths)
+    if preflight:  # repo and runtime checks: a mistake is reported before anything is recorded
+        from ..manifest.preflight import check
+
+        check(loaded)
+    return loaded
 
 
 def apply(
@@ -42,17 +47,17 @@ def apply(
     Workers that a manifest declared before and no longer declares are reaped; workers
     added with `ao spawn` are kept.
     """
-    loaded = _load(filename)
+    loaded = _load(filename, preflight=True)
     ao = service(ctx)
     report = ao.apply(loaded, dry_run=dry_run)
     print_apply(report, output.value)
     if wait and not dry_run:
-        from .control import _wait_until, project_blocker
+        from .control import _wait_until, project_blocker, wait_failure
 
         names = [p.name for p in loaded]
         blocker = _wait_until(lambda: project_blocker(ao, names), timeout)
         if blocker is not None:
-            typer.echo(f"error: timed out after {timeout:g}s: {blocker}", err=True)
+            typer.echo(wait_failure(blocker, timeout), err=True)
             raise typer.Exit(EXIT_FAILURE)
         typer.echo(f"{', '.join('project/' + n for n in names)} synced and healthy", err=output == ShortFormat.json)
     elif not report.reconcile.ok:
@@ -69,7 +74,7 @@ def diff(
     output: OutputOption = ShortFormat.text,
 ) -> None:
     """Show what `ao apply` would change. Exit 0: no difference, 1: differences, 2: error."""
-    loaded = _load(filename)
+    loaded = _load(filename, preflight=True)
     ao = service(ctx)
     report = ao.apply(loaded, dry_run=True)
     if output == ShortFormat.text:

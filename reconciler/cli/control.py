@@ -19,7 +19,7 @@ from ..reconcile.controller import (
 from ..reconcile.ratelimit import LaunchLimiter
 from ..reconcile.service import Service
 from ..reconcile.status import project_status, session_ready
-from ..registry.records import Phase
+from ..registry.records import Phase, SessionRecord
 from .common import SessionArg, examples, service
 from .output import ShortFormat
 
@@ -50,18 +50,35 @@ def controller(
     loop.run()
 
 
+# Failures that no pass can clear: someone has to fix the repository, the manifest or the machine.
+PERMANENT_REASONS = frozenset({"RepoMissing", "NotAGitRepo", "RepoEmpty", "BaseBranchMissing", "AgentNotFound"})
+
+
+class Permanent(str):
+    """A blocker that cannot clear by itself: waiting longer is pointless."""
+
+
+def permanent_blocker(session: SessionRecord) -> Permanent | None:
+    if session.phase == "Failed" and session.reason in PERMANENT_REASONS:
+        return Permanent(f"session {session.id} failed ({session.reason}): {session.message}; "
+                         "this does not clear by itself")
+    return None
+
+
 def _wait_until(check, timeout: float, interval: float = 0.25) -> str | None:  # type: ignore[no-untyped-def]
-    """Poll `check` (which returns None when done, else what blocks) until done or timeout."""
-    blockers: list[str] = []
+    """Poll `check` (which returns None when done, else what blocks) until done, a permanent blocker or timeout."""
+    seen: list[str | None] = []
 
-    def done() -> bool | None:
-        blocker = check()
-        if blocker is None:
-            return True
-        blockers.append(blocker)
-        return None
+    def settled() -> bool | None:
+        seen.append(check())
+        return True if seen[-1] is None or isinstance(seen[-1], Permanent) else None
 
-    return None if poll(done, timeout=timeout, interval=interval) else blockers[-1]
+    poll(settled, timeout=timeout, interval=interval)
+    return seen[-1]
+
+
+def wait_failure(blocker: str, timeout: float) -> str:
+    return f"error: {blocker}" if isinstance(blocker, Permanent) else f"error: timed out after {timeout:g}s: {blocker}"
 
 
 def project_blocker(ao: Service, names: list[str]) -> str | None:
@@ -71,8 +88,12 @@ def project_blocker(ao: Service, names: list[str]) -> str | None:
         record = ao.project(name)
         if record is None or record.deleted:
             return f"project {name}: deleted"
-        status = project_status(record, ao.sessions(name), observed)
+        sessions = ao.sessions(name)
+        status = project_status(record, sessions, observed)
         if not status.ready:
+            for session in sessions:
+                if permanent := permanent_blocker(session):
+                    return Permanent(f"project {name}: {permanent}")
             first = status.blockers[0] if status.blockers else f"{status.sync}, {status.health}"
             return f"project {name} is {status.sync} and {status.health}: {first}"
     return None
@@ -102,12 +123,14 @@ def wait(
             return None if session is None or session.phase == Phase.TERMINATED else f"session {name} is {session.phase}"
         if session is None:
             return f"no session {name}"
+        if permanent := permanent_blocker(session):
+            return permanent
         live = ao.observe().get(name)
         return None if session_ready(session, live) else f"session {name} is {session.phase} ({session.reason}): {session.message}"
 
     blocker = _wait_until(check, timeout)
     if blocker is not None:
-        typer.echo(f"error: timed out after {timeout:g}s: {blocker}", err=True)
+        typer.echo(wait_failure(blocker, timeout), err=True)
         raise typer.Exit(EXIT_FAILURE)
     typer.echo(f"{kind}/{name} {'ready' if for_ == 'ready' else 'deleted'}")
 

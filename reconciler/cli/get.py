@@ -15,8 +15,18 @@ from ..registry.records import Phase
 from ..sessions.agents import describe_argv
 from ..sessions.secrets import redact
 from ..views import event_view, message_view, project_view, session_view
-from .common import examples, service
-from .output import Format, ShortFormat, age, emit, iso, line, table
+from .common import demo_manifest_hint, examples, service
+from .output import (
+    EventFormat,
+    Format,
+    ShortFormat,
+    age,
+    emit,
+    first_line,
+    iso,
+    line,
+    table,
+)
 
 WATCH_INTERVAL = 0.5
 
@@ -26,12 +36,29 @@ ProjectFilter = Annotated[str | None, typer.Option("--project", "-p", help="Only
 FormatOption = Annotated[Format, typer.Option("--output", "-o", help="table, wide, json or yaml.")]
 
 
-def _observe(ao: Service) -> dict[str, Any]:
-    """Observed state for the AGENT column; reads still work (showing `?`) when tmux cannot be asked."""
+def _observe(ao: Service) -> dict[str, Any] | None:
+    """Observed state for the AGENT column, or None (with a warning) when tmux cannot be asked."""
+    try:
+        return ao.observe()
+    except AoError as exc:
+        typer.echo(f"warning: {exc}; the AGENT column shows '?'", err=True)
+        return None
+
+
+def _quiet_observe(ao: Service) -> dict[str, Any] | None:
     try:
         return ao.observe()
     except AoError:
-        return {}
+        return None  # already warned when the watch began
+
+
+def _session_views(ao: Service, records: list, live: dict[str, Any] | None) -> list[dict[str, Any]]:
+    activity = ao.activity()
+    views = [session_view(r, (live or {}).get(r.id), activity.get(r.id)) for r in records]
+    if live is None:  # unknown, which is not the same as "missing"
+        for view in views:
+            view["agent"] = "?"
+    return views
 
 
 def _watch_sessions(ao: Service, project: str | None, all_: bool, output: Format) -> None:
@@ -39,15 +66,16 @@ def _watch_sessions(ao: Service, project: str | None, all_: bool, output: Format
     shown: dict[str, tuple] = {}
     first = True
     while True:
-        live = _observe(ao)
-        activity = ao.activity()
-        for record in ao.sessions(project, include_terminated=True):
-            view = session_view(record, live.get(record.id), activity.get(record.id))
+        records = ao.sessions(project, include_terminated=True)
+        for record, view in zip(records, _session_views(ao, records, _observe(ao) if first else _quiet_observe(ao)),
+                                strict=True):
             key = (view["phase"], view["agent"], view["activity"], view["activityReason"], view["restarts"],
                    view["reason"])
-            if shown.get(record.id) == key or (first and not all_ and record.phase == Phase.TERMINATED):
+            if shown.get(record.id) == key:
                 continue
             shown[record.id] = key
+            if first and not all_ and record.phase == Phase.TERMINATED:
+                continue  # already over when the watch began: remembered, not shown, and not a change later
             if output == Format.json:
                 typer.echo(json.dumps(view))
             else:
@@ -74,13 +102,11 @@ def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: boo
         _watch_sessions(ao, project, all_, output)
         return
     records = ao.sessions(project, include_terminated=all_)
-    live = _observe(ao)
-    activity = ao.activity()
-    views = [session_view(r, live.get(r.id), activity.get(r.id)) for r in records]
+    views = _session_views(ao, records, _observe(ao))
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
-    now = time.time()
+    now, activity = time.time(), ao.activity()
     headers = ["ID", "PROJECT", "KIND", "NAME", "ISSUE", "PHASE", "AGENT", "ACTIVITY", "RESTARTS", "AGE"]
     rows = [[v["id"], v["project"], v["kind"], v["name"], v["issue"], v["phase"], v["agent"],
              _activity_cell(v, activity.get(r.id), now), v["restarts"], age(r.created_at, now)]
@@ -116,13 +142,13 @@ def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> Non
     ao = service(ctx)
     projects = ao.projects()
     sessions = ao.sessions()
-    live = _observe(ao)
+    live = _observe(ao) or {}
     views = [project_view(p, [s for s in sessions if s.project == p.name], live) for p in projects]
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
     if not views:
-        typer.echo("No projects. Apply a manifest: ao apply -f examples/demo.yaml", err=True)
+        typer.echo(f"No projects. Apply a manifest: {demo_manifest_hint()}", err=True)
         return
     headers = ["NAME", "SYNC", "HEALTH", "RUNNING", "GENERATION", "OBSERVED", "AGE"]
     rows = [[v["name"], v["sync"], v["health"], f"{v['running']}/{v['sessions']}", v["generation"],
@@ -175,7 +201,7 @@ def describe(
         record = ao.session(name)
         if record is None:
             raise NotFound(f"no session {name!r}", hint="see `ao get sessions --all`")
-        live = _observe(ao).get(name)
+        live = (_observe(ao) or {}).get(name)
         view = session_view(record, live, ao.activity().get(name))
         view["conditions"] = [{**c, "lastTransitionTime": iso(c["lastTransitionTime"])} for c in conditions(record, live)]
         view["spec"] = record.spec
@@ -186,7 +212,7 @@ def describe(
         project = ao.project(name)
         if project is None:
             raise NotFound(f"no project {name!r}", hint="see `ao get projects`")
-        view = project_view(project, ao.sessions(name), _observe(ao))
+        view = project_view(project, ao.sessions(name), _observe(ao) or {})
         view["deleted"] = bool(project.deleted)
         view["workers"] = [{"name": w.name, "owner": w.owner, **w.spec} for w in ao.workers(name)]
         view["sessionIds"] = [s.id for s in ao.sessions(name)]
@@ -212,13 +238,14 @@ def events(
     project: ProjectFilter = None,
     session: Annotated[str | None, typer.Option("--session", "-s", help="Only this session.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent events.")] = 50,
-    output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
+    output: Annotated[EventFormat, typer.Option(
+        "--output", "-o", help="text, wide (whole multi-line messages) or json.")] = EventFormat.text,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events (Ctrl-C ends).")] = False,
 ) -> None:
     """Show recent events: what ao did and why (creations, restarts, reaps, failures)."""
     ao = service(ctx)
     rows = ao.events(project=project, session=session, limit=limit)
-    if output == ShortFormat.json and not follow:
+    if output == EventFormat.json and not follow:
         emit([event_view(e) for e in rows], "json")
         return
     if not rows and not follow:
@@ -226,17 +253,28 @@ def events(
         return
     if not follow:
         table(["TIME", "TYPE", "REASON", "OBJECT", "MESSAGE"],
-              [[iso(e.at), e.type, e.reason, e.session or e.project, (e.message.splitlines() or [""])[0]] for e in rows])
+              [[iso(e.at), e.type, e.reason, e.session or e.project, first_line(e.message)] for e in rows])
+        if output == EventFormat.wide:
+            for e in rows:
+                if "\n" in e.message.strip():
+                    line("")
+                    line(f"{iso(e.at)} {e.reason} {e.session or e.project}:")
+                    for text in e.message.rstrip().splitlines():
+                        line(text)
         return
     last = 0
     while True:
         for event in rows:
             last = event.id
-            if output == ShortFormat.json:
+            if output == EventFormat.json:
                 typer.echo(json.dumps(event_view(event)))
             else:
+                message = event.message.rstrip() if output == EventFormat.wide else first_line(event.message)
+                head, *more = message.splitlines() or [""]
                 line(f"{iso(event.at)}  {event.type:<7} {event.reason:<16} {event.session or event.project or '-':<20} "
-                     f"{(event.message.splitlines() or [''])[0]}")
+                     f"{head}")
+                for text in more:
+                    line(text)
         time.sleep(WATCH_INTERVAL)
         rows = ao.events(project=project, session=session, after_id=last)
 

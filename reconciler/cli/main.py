@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -69,11 +69,46 @@ def _register() -> None:
 _register()
 
 
-def _run() -> None:
+# Metavars by parameter name, for help that reads `-f PATH` rather than the type (`<list[str]>`).
+METAVARS = {"filename": "PATH", "watch": "DIR", "data_dir": "DIR", "timeout": "SECONDS", "resync": "SECONDS",
+            "lines": "N", "limit": "N", "port": "PORT", "host": "HOST", "max_launch_rate": "N"}
+
+
+def _choices(param: Any) -> list[str]:
+    """The allowed values of an enum option, across typer versions (click's Choice or typer's own)."""
+    kind = getattr(param, "type", None)
+    if kind is not None:
+        return [str(c) for c in getattr(kind, "choices", ())]
+    described = getattr(param, "type_descriptor", None)
+    if described is not None and described.is_choice:
+        return [str(getattr(c, "value", c)) for c in described.choices or ()]
+    return []
+
+
+def _name_metavars(command: Any) -> None:
+    """Plain metavars everywhere: `KIND NAME` for arguments, `-p PROJECT` or `[text|json]` for options."""
+    for param in command.params:
+        if param.metavar is not None or getattr(param, "is_flag", False) or getattr(param, "count", False):
+            continue
+        choices = _choices(param)
+        if choices:
+            param.metavar = "[" + "|".join(choices) + "]"
+        else:
+            longest = max(getattr(param, "opts", None) or [param.name or "value"], key=len)
+            param.metavar = METAVARS.get(param.name or "", longest.lstrip("-").replace("-", "_").upper())
+        if getattr(param, "param_type_name", "") == "argument":
+            # The usage line too: `ao wait KIND NAME`, not `{kind} {name}`.
+            shown = param.metavar if param.required else f"[{param.metavar}]"
+            param.get_usage_pieces = lambda ctx, shown=shown: [shown]
+    for sub in getattr(command, "commands", {}).values():
+        _name_metavars(sub)
+
+
+def _run(command: Any) -> None:
     import sqlite3
 
     try:
-        app()
+        command()
     except sqlite3.DatabaseError as exc:  # damage found after the registry was opened
         from ..errors import RegistryUnreadable
 
@@ -81,8 +116,10 @@ def _run() -> None:
 
 
 def main() -> None:
+    command = typer.main.get_command(app)
+    _name_metavars(command)
     try:
-        _run()
+        _run(command)
     except AoError as exc:
         # Multi-line errors (manifest problems) list one problem per line, then a summary.
         *details, summary = str(exc).splitlines() or [""]

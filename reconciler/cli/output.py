@@ -24,6 +24,24 @@ class ShortFormat(StrEnum):
     json = "json"
 
 
+class EventFormat(StrEnum):
+    text = "text"
+    wide = "wide"
+    json = "json"
+
+
+def first_line(message: str) -> str:
+    """One table cell for a multi-line message: its first line, and when that only introduces what
+    follows (`...; last output:`), the first line that follows too; the rest is for `-o wide`."""
+    lines = [line for line in message.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    head, rest = lines[0], lines[1:]
+    if rest and head.rstrip().endswith(":"):
+        head, rest = f"{head} {rest[0].strip()}", rest[1:]
+    return f"{head} (+{len(rest)} more line{'s' if len(rest) != 1 else ''}; -o wide)" if rest else head
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     # Cells hold stored text (issues, reasons, message bodies): escape it, never let it drive the terminal.
     cells = [[("-" if v is None or v == "" else for_display(str(v))) for v in row] for row in rows]

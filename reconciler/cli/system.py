@@ -117,7 +117,10 @@ def doctor(
     zellij_ok = zellij is not None and ao.resolve_runtime("auto") == "zellij"
     check("zellij", True, (zellij + (" (usable)" if zellij_ok else " (too old: ao needs 0.44 or newer)"))
           if zellij else "not installed (optional)")
-    check("runtime auto", tmux is not None or zellij_ok, f"resolves to {ao.resolve_runtime('auto')}")
+    auto = ao.resolve_runtime("auto")
+    usable = {"tmux": tmux is not None, "zellij": zellij_ok}
+    check("runtime", usable.get(auto, False),
+          f"auto resolves to {auto}" if usable.get(auto) else f"auto resolves to {auto}, which is not usable here")
     check("data dir", True, str(ao.data_dir.root))
     wide = _too_open(ao.data_dir)
     if wide:
@@ -153,9 +156,10 @@ def doctor(
     if output == ShortFormat.json:
         emit({"ok": ok, "checks": checks}, "json")
     else:
+        width = max(len(c["check"]) for c in checks)
         for c in checks:
-            mark = "FAIL" if not c["ok"] else "WARN" if c.get("warning") else "ok "
-            typer.echo(f"{mark} {c['check']:<12} {c['detail']}")
+            mark = "FAIL" if not c["ok"] else "WARN" if c.get("warning") else "ok"
+            typer.echo(f"{mark:<4}  {c['check']:<{width}}  {c['detail']}")
     if not ok:
         raise typer.Exit(EXIT_FAILURE)
 

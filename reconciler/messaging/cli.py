@@ -87,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
                    help="if the agent is not running (yet), keep the message and deliver it once it runs")
     p.add_argument("-w", "--wait", type=float, default=DEFAULT_WAIT_SECONDS, metavar="SECONDS",
                    help=f"how long to wait for a starting agent before queueing (default {DEFAULT_WAIT_SECONDS:g})")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", metavar="text|json")
     return p
 
 
@@ -217,12 +217,16 @@ def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue
     if row["phase"] == "Terminated":
         raise reject(EXIT_TERMINATED, MessageState.REJECTED, f"session {target} is terminated; it cannot receive messages")
     runtime = fleet_for(data_dir)
+    if not queue and not any(runtime.installed(name) for name in runtime.runtimes):
+        # Without a multiplexer nothing can be observed: say so rather than "no live session".
+        raise reject(EXIT_FAILED, MessageState.FAILED, _runtime_missing())
     with target_lock(data_dir.session_dir(target) / "send.lock", max(wait, 1.0)) as locked:
         live = runtime.probe(target)
         if not locked or (queue and (live is None or not live.alive)):
             why = "waiting for the agent to run" if locked else "another message is being typed into it"
             mailbox.record(**record, state=MessageState.QUEUED, detail=why)
-            return result("queued", f"{why}; delivered once the agent is free")
+            return result("queued", "delivered once the agent runs" if locked else f"{why}; delivered once the agent "
+                                                                                    "is free")
         if live is None or not live.alive or not live.owned_by(data_dir.owner_id):
             state = "has no live session" if live is None else (
                 "was not created by ao" if not live.owned_by(data_dir.owner_id) else "is not running")
@@ -245,8 +249,19 @@ def send(target: str, body: str, *, data_dir: DataDir, sender: str | None, queue
     return result(state.value, typed.detail if state != MessageState.SUBMITTED else "", typed.enter_presses)
 
 
+def _runtime_missing() -> str:
+    from ..errors import RuntimeMissing
+    from ..runtime.tmux import tmux_binary
+
+    try:
+        tmux_binary()
+    except RuntimeMissing as exc:
+        return str(exc)
+    return "no terminal multiplexer (tmux or zellij) is installed"
+
+
 def main(argv: list[str], data_dir: str | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_intermixed_args(argv)  # options may come anywhere: `ao send ID --queue TEXT`
     try:
         target, body = _arguments(args)
         sent = send(target, body, data_dir=DataDir.resolve(data_dir), sender=os.environ.get("AO_SESSION_ID") or None,

@@ -153,6 +153,9 @@ def _remove_half_created(top: Path, path: Path) -> bool:
 
 def _require_base(top: Path, base: str) -> None:
     if _git(top, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False).returncode != 0:
+        if not _git(top, "for-each-ref", "--count=1", "refs/heads").stdout.strip():
+            # A fresh `git init`: no branch exists at all, so naming the default branch would mislead.
+            raise WorkspaceError("RepoEmpty", f"repository {top} has no commits; commit something first")
         raise WorkspaceError(
             "BaseBranchMissing", f"default branch {base!r} does not exist in {top}; fix spec.defaultBranch"
         )

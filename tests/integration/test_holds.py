@@ -85,7 +85,7 @@ def tmux_sessions(data_dir) -> set[str]:
     return set(tmux(data_dir, "list-sessions", "-F", "#{session_name}", check=False).stdout.split())
 
 
-def passes_until(ao, condition: Callable[[], object], timeout: float = 20.0, message: str = "") -> object:
+def passes_until(ao, condition: Callable[[], object], timeout: float = 60.0, message: str = "") -> object:
     """Run `ao reconcile` passes (as the controller would) until `condition` holds."""
 
     def step() -> object:
@@ -309,14 +309,12 @@ def test_apply_wait_returns_when_healthy_and_names_the_blocker_when_not(ao, data
     assert result.returncode == 0, result.stderr
     assert "project/app synced and healthy" in result.stderr + result.stdout
     bad = write_manifest(demo_manifest(repo, ONE + BROKEN, name="app", orchestrator="true"))
-    start = time.monotonic()
     result = ao("apply", "-f", str(bad), "--wait", "--timeout", "5")
-    elapsed = time.monotonic() - start
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "error: timed out after 5s" in result.stderr
-    blocker = result.stderr.split("error: timed out after 5s:")[1]
-    assert "app-2" in blocker and "AgentNotFound" in blocker, result.stderr
-    assert elapsed >= 5
+    # A missing agent program cannot clear by itself: the wait names it at once instead of timing out.
+    assert "timed out" not in result.stderr
+    blocker = result.stderr.split("error: project app:")[1]
+    assert "app-2" in blocker and "AgentNotFound" in blocker and "does not clear by itself" in blocker, result.stderr
 
 
 def test_wait_for_a_removed_worker_to_be_deleted(ao, data_dir, repo, write_manifest):
@@ -355,6 +353,19 @@ def test_get_sessions_watch_streams_changes(ao, data_dir, repo, write_manifest, 
     assert watch.proc.poll() is None  # still following
 
 
+def test_get_sessions_watch_does_not_replay_sessions_that_ended_before_it_began(
+        ao, data_dir, repo, write_manifest, stream):
+    up(ao, write_manifest, repo, ONE, TWO)
+    up(ao, write_manifest, repo, ONE)  # app-2 is reaped: Terminated, long before the watch
+    assert sessions(ao)["app-2"]["phase"] == "Terminated"
+    watch = stream("get", "sessions", "-w")
+    watch.expect(lambda line: "app-1" in line and "agent running" in line, what="the initial state of app-1")
+    kill_agent(ao, "app-1")
+    # The kill is seen on a later poll than the first one, so a replay of app-2 would already be here.
+    watch.expect(lambda line: "app-1" in line and "agent killed (9)" in line, what="app-1 killed")
+    assert not [line for line in watch.seen if "app-2" in line], watch.seen
+
+
 def test_events_follow_streams_new_events(ao, data_dir, repo, write_manifest, stream):
     up(ao, write_manifest, repo, ONE)
     follow = stream("events", "-f")
@@ -370,6 +381,7 @@ def test_events_follow_streams_new_events(ao, data_dir, repo, write_manifest, st
 # ------------------------------------------------------------------ lifecycle routing
 
 
+@pytest.mark.timeout(300)  # several passes and deliveries; slow on a loaded 2-core machine
 def test_worker_transitions_reach_the_orchestrator_once(ao, data_dir, repo, write_manifest):
     up(ao, write_manifest, repo, ONE, TWO, NEVER, orchestrator="true")
     for sid in ("app-1", "app-2", "app-3"):
@@ -437,6 +449,7 @@ def test_a_worker_that_fails_to_start_is_announced_once(ao, data_dir, repo, writ
     assert len(about) == 1 and "fail" in about[0]["body"], about
 
 
+@pytest.mark.timeout(300)  # three back-offs (about 1 + 2 + 4 s) plus a pass each, under load
 def test_entering_crash_loop_is_announced_once_while_it_lasts(ao, data_dir, repo, write_manifest):
     crash = '    - name: crash\n      agent: {command: [sh, -c, "sleep 0.3; exit 3"]}\n'
     up(ao, write_manifest, repo, crash, orchestrator="true")
@@ -446,7 +459,7 @@ def test_entering_crash_loop_is_announced_once_while_it_lasts(ao, data_dir, repo
         return record["phase"] == "CrashLoopBackOff" and record["restarts"] >= 3
 
     # Restart 3 is a relaunch from CrashLoopBackOff that dies quickly: the worker is still crash-looping.
-    passes_until(ao, looping_again, timeout=30, message="app-1 back in CrashLoopBackOff after restart 3")
+    passes_until(ao, looping_again, timeout=240, message="app-1 back in CrashLoopBackOff after restart 3")
     bodies = [m["body"] for m in messages(ao, "-s", "app-orchestrator") if m["from"] == "ao"]
     assert sum("is crash-looping" in b for b in bodies) == 1, bodies
 

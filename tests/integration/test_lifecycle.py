@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import threading
 
+import pytest
+
 from tests.conftest import (
     TMUX,
     ao_sessions,
@@ -102,6 +104,7 @@ def test_never_policy_records_failure_with_last_output(ao, data_dir, repo, write
     assert "fatal error here" in event["message"]
 
 
+@pytest.mark.timeout(300)  # three quick failures with back-off between them, under load
 def test_crash_loop_backs_off_with_the_reason(ao, data_dir, repo, write_manifest):
     agent = '{command: [sh, -c, "echo boom from $AO_SESSION_ID; exit 3"]}'
     _, result = apply(ao, write_manifest, repo, agent=agent)
@@ -111,7 +114,7 @@ def test_crash_loop_backs_off_with_the_reason(ao, data_dir, repo, write_manifest
         ao("reconcile")
         return session(ao, "app-1")["phase"] == "CrashLoopBackOff"
 
-    retry_until(crash_looping, timeout=30, interval=0.2)
+    retry_until(crash_looping, timeout=240, interval=0.2, message="app-1 in CrashLoopBackOff")
     record = session(ao, "app-1")
     assert record["reason"] == "CrashLoopBackOff"
     assert "exited with status 3; restarting in" in record["message"]

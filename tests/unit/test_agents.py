@@ -465,7 +465,10 @@ def test_first_run_problems_name_the_missing_config_and_its_fix(tmp_path: Path) 
 
 
 def test_a_claude_conversation_never_written_is_started_afresh_under_the_same_id(tmp_path):
-    from reconciler.sessions.agents import claude_conversation_kept, prepare_conversation
+    from reconciler.sessions.agents import (
+        claude_conversation_kept,
+        prepare_conversation,
+    )
 
     session_dir, config, cwd = tmp_path / "s", tmp_path / "cfg", "/work/wt.x/shop-1"
     env = {"CLAUDE_CONFIG_DIR": str(config)}
