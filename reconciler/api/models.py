@@ -66,6 +66,10 @@ class SessionView(_View):
     reason: str | None = None
     message: str | None = None
     agent: str = Field(description="What the runtime says now: running, exited (N), killed (N), missing, none.")
+    activity: str | None = Field(default=None, description="What the agent is doing: starting, working, idle, "
+                                 "waiting, exited or unknown (None before its first start).")
+    activityReason: str = Field(default="", description="Why, e.g. `permission: Bash(rm -rf build)`.")
+    activitySince: str | None = None
     restarts: int
     runtime: str | None = None
     pid: int | None = None

@@ -48,9 +48,9 @@ def get_project(name: ProjectName, ao: ServiceDep) -> dict:
     record = ao.project(name)
     if record is None or record.deleted:
         raise ApiError(404, "PROJECT_NOT_FOUND", f"no project {name!r}")
-    observed = ao.observe()
+    observed, activity = ao.observe(), ao.activity()
     view = project_view(record, ao.sessions(name), observed)
-    view["sessions"] = [session_view(s, observed.get(s.id)) for s in ao.sessions(name)]
+    view["sessions"] = [session_view(s, observed.get(s.id), activity.get(s.id)) for s in ao.sessions(name)]
     return view
 
 

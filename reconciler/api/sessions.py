@@ -41,15 +41,15 @@ def session_or_404(ao: Service, session_id: str) -> dict:
     if record is None:
         raise ApiError(404, "SESSION_NOT_FOUND", f"no session {session_id!r}")
     observed = ao.observe().get(session_id)
-    view = session_view(record, observed)
+    view = session_view(record, observed, ao.activity().get(session_id))
     view["conditions"] = conditions(record, observed)
     return view
 
 
 @router.get("/sessions", response_model=list[SessionView])
 def list_sessions(ao: ServiceDep, project: str | None = None) -> list[dict]:
-    observed = ao.observe()
-    return [session_view(s, observed.get(s.id)) for s in ao.sessions(project)]
+    observed, activity = ao.observe(), ao.activity()
+    return [session_view(s, observed.get(s.id), activity.get(s.id)) for s in ao.sessions(project)]
 
 
 @router.get("/sessions/{session_id}", response_model=SessionView)
@@ -121,6 +121,18 @@ def suspend(session_id: SessionId, ao: ServiceDep) -> dict:
 @router.post("/sessions/{session_id}/resume", response_model=CommandResult, dependencies=[SESSION_NOT_FOUND])
 def resume(session_id: SessionId, ao: ServiceDep) -> dict:
     return {"result": ao.set_suspended("session", session_id, False)}
+
+
+@router.post("/sessions/{session_id}/stop", response_model=CommandResult, dependencies=[SESSION_NOT_FOUND])
+def stop(session_id: SessionId, ao: ServiceDep) -> dict:
+    """Stop the agent on purpose; ao does not restart it until it is started again."""
+    return {"result": ao.stop_session(session_id)}
+
+
+@router.post("/sessions/{session_id}/start", response_model=CommandResult, dependencies=[SESSION_NOT_FOUND])
+def start(session_id: SessionId, ao: ServiceDep) -> dict:
+    """Start a stopped (or exited) session's agent now."""
+    return {"result": ao.start_session(session_id)}
 
 
 @router.get("/messages", response_model=list[MessageView])
