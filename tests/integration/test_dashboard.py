@@ -25,8 +25,8 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 WAIT = 20_000  # ms: a deadline, never a measure
 
 
-def shop(repo, workers=LOGIN_BUG, **kw):
-    return demo_manifest(repo, workers, orchestrator=False, **kw)
+def shop(repo, workers=LOGIN_BUG, orchestrator=False):
+    return demo_manifest(repo, workers, orchestrator=orchestrator)
 
 
 @pytest.fixture
@@ -36,8 +36,8 @@ def server(data_dir):
     stop_server(srv)
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="module")
+def browser():  # one Chromium for the file: launching it is the slowest part of a test
     with playwright.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         yield chromium
@@ -101,7 +101,10 @@ def test_a_waiting_agent_heads_every_page_and_clears_when_answered_in_the_live_t
     page.wait_for_function("document.querySelector('#history').innerText.includes('NoLongerWaiting')", timeout=WAIT)
     assert "/ask Delete build?" in history.locator("table.messages").inner_text()
     assert "Waiting" in history.locator("table.events").inner_text()
-    assert any(state in history.locator("table.messages").inner_text() for state in ("delivered", "submitted"))
+    with server.client() as api:
+        state = api.get("/api/v1/messages", params={"session": "shop-1"}).json()[-1]["outcome"]
+    sent_row = history.locator("table.messages tbody tr").first.inner_text()
+    assert "user" in sent_row and state in sent_row, sent_row
 
 
 def test_typing_into_the_live_terminal_reaches_the_agent_and_shows_its_echo(server, page, ao, repo, write_manifest,
@@ -136,10 +139,10 @@ def test_the_terminal_socket_needs_the_token_and_the_same_origin(server, ao, rep
 
 
 def test_start_a_worker_from_the_form_and_ensure_one_orchestrator(server, page, ao, repo, write_manifest):
-    assert ao("apply", "-f", str(write_manifest(shop(repo, ())))).returncode == 0
+    assert ao("apply", "-f", str(write_manifest(shop(repo, (), orchestrator=True)))).returncode == 0
     logged_in(page, server).get_by_role("link", name="shop").click()
     page.wait_for_url("**/projects/shop")
-    assert "No sessions." in page.locator("#sessions").inner_text()
+    assert page.locator("tr[data-session]").count() == 1  # the orchestrator the manifest asks for
     form = page.locator("form#spawn")
     form.get_by_label("Issue").fill("77")
     form.get_by_label("Prompt").fill("Fix the flaky checkout test")
@@ -151,13 +154,18 @@ def test_start_a_worker_from_the_form_and_ensure_one_orchestrator(server, page, 
     page.wait_for_function("(r => r && r.innerText.includes('Running') && r.innerText.includes('idle'))"
                            "(document.querySelector(\"tr[data-session='shop-1']\"))", timeout=WAIT)
     assert "77" in row.inner_text()
-    # Ensure orchestrator twice: one orchestrator, the second call reuses it.
+    # Ensure orchestrator: stopped (Stop asks first), the first call starts it again, the second reuses it.
+    orchestrator = page.locator("tr[data-session='shop-orchestrator']")
+    page.once("dialog", lambda d: d.accept())
+    orchestrator.get_by_role("button", name="Stop").click()
+    page.wait_for_function("document.querySelector(\"tr[data-session='shop-orchestrator']\").innerText"
+                           ".includes('Stopped')", timeout=WAIT)
     button = page.get_by_role("button", name="Ensure orchestrator")
-    button.click()
-    page.locator("tr[data-session='shop-orchestrator']").wait_for(timeout=WAIT)
-    page.wait_for_function("document.querySelector('#status').innerText.includes('shop-orchestrator')", timeout=WAIT)
-    button.click()
-    page.wait_for_function("document.querySelector('#status').innerText.includes('reused')", timeout=WAIT)
+    for outcome in ("relaunched", "reused"):
+        page.evaluate("document.querySelector('#status').textContent = ''")
+        button.click()
+        page.wait_for_function(f"document.querySelector('#status').innerText === 'shop-orchestrator: {outcome}'",
+                               timeout=WAIT)
     assert page.locator("tr[data-session$='orchestrator']").count() == 1
     with server.client() as api:
         kinds = [v["kind"] for v in api.get("/api/v1/sessions", params={"project": "shop"}).json()]
