@@ -146,7 +146,9 @@ def session_summary(fleet: Fleet, view: dict[str, Any]) -> str:
                     f"{activity_cell(orchestrator)}</p>")
     else:
         relation = "<p class='muted'>This project runs no orchestrator.</p>"
-    message = f"<p class='muted'>{E(view['message'])}</p>" if view.get("message") else ""
+    # A running session's message is its start command: shown only when it explains a problem.
+    shown = view.get("message") and view["phase"] != Phase.RUNNING
+    message = f"<p class='muted'>{E(view['message'])}</p>" if shown else ""
     return (f"<div class='summary'>{badge(view['phase'])} <span class='muted'>{E(view['reason'] or '')}</span> "
             f"<span class='activity'>{activity_cell(view)}</span> "
             f"<span class='muted'>agent {E(view['agent'])}, restarts {view['restarts']}, issue "
