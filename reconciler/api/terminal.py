@@ -71,9 +71,12 @@ class Pane:
     def snapshot(self) -> dict[str, Any]:
         if self.tmux is None:  # another multiplexer: plain text, no cursor
             return {"screen": self.ao.capture(self.session_id, 200), "cursor": None, "size": None}
-        info = self.tmux.run("display-message", "-p", "-t", self._target(),
-                             "#{cursor_x} #{cursor_y} #{pane_width} #{pane_height}").stdout.split()
-        screen = self.tmux.run("capture-pane", "-p", "-e", "-t", self._target()).stdout
+        # One tmux call for both: the cursor line first, then the screen.
+        out = self.tmux.run("display-message", "-p", "-t", self._target(),
+                            "#{cursor_x} #{cursor_y} #{pane_width} #{pane_height}", ";",
+                            "capture-pane", "-p", "-e", "-t", self._target()).stdout
+        first, _, screen = out.partition("\n")
+        info = first.split()
         numbers = [int(n) for n in info] if len(info) == 4 and all(n.isdigit() for n in info) else None
         return {"screen": screen.rstrip("\n"), "cursor": numbers[:2] if numbers else None,
                 "size": numbers[2:] if numbers else None}
