@@ -5,6 +5,7 @@ event stream (/api/v1/events, one per page) says something changed, and the live
 from __future__ import annotations
 
 import html
+from collections import Counter
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -46,6 +47,22 @@ def screens(ao: Service, views: list[dict]) -> dict[str, str]:
         return {}
 
 
+def project_rows(ao: Service, fleet: pages.Fleet) -> str:
+    live = ao.observe()
+    rows = []
+    for record in ao.projects():
+        view = project_view(record, ao.sessions(record.name), live)
+        name = html.escape(record.name)
+        counts = Counter(v.get("activity") or "none" for v in fleet.of(record.name))
+        activity = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "-"
+        rows.append(f"<tr data-project='{name}'><td><a href='/projects/{name}'>{name}</a></td>"
+                    f"<td>{pages.badge(view['sync'])}</td><td>{pages.badge(view['health'])}</td>"
+                    f"<td>{view['running']}/{view['sessions']}</td><td>{html.escape(activity)}</td>"
+                    f"<td>{view['generation']}</td></tr>")
+    return "".join(rows) or ("<tr><td colspan='6' class='muted'>No projects yet: "
+                             "<code>ao apply -f examples/demo.yaml</code></td></tr>")
+
+
 def _last_event(ao: Service) -> int:
     events = ao.events(limit=1)
     return events[-1].id if events else 0
@@ -71,19 +88,16 @@ def register(app: FastAPI, token: str) -> None:
 
     @app.get("/", include_in_schema=False)
     def index(ao: ServiceDep) -> HTMLResponse:
-        fleet, live = load(ao), ao.observe()
-        rows = []
-        for record in ao.projects():
-            view = project_view(record, ao.sessions(record.name), live)
-            name = html.escape(record.name)
-            rows.append(f"<tr><td><a href='/projects/{name}'>{name}</a></td><td>{pages.badge(view['sync'])}</td>"
-                        f"<td>{pages.badge(view['health'])}</td><td>{view['running']}/{view['sessions']}</td>"
-                        f"<td>{view['generation']}</td></tr>")
-        table = ("<table><thead><tr><th>Project</th><th>Sync</th><th>Health</th><th>Running</th><th>Generation"
-                 "</th></tr></thead><tbody>" + ("".join(rows) or "<tr><td colspan='5' class='muted'>No projects yet:"
-                 " <code>ao apply -f examples/demo.yaml</code></td></tr>") + "</tbody></table>")
+        fleet = load(ao)
+        table = ("<table><thead><tr><th>Project</th><th>Sync</th><th>Health</th><th>Running</th><th>Activity</th>"
+                 f"<th>Generation</th></tr></thead><tbody id='projects' data-fragment='/ui/projects'>"
+                 f"{project_rows(ao, fleet)}</tbody></table>")
         return HTMLResponse(pages.page("ao", f"<h1>ao</h1><h2>Projects</h2>{table}", attention=fleet.attention,
                                        after=_last_event(ao)))
+
+    @app.get("/ui/projects", include_in_schema=False)
+    def projects_fragment(ao: ServiceDep) -> HTMLResponse:
+        return HTMLResponse(project_rows(ao, load(ao)))
 
     @app.get("/projects/{name}", include_in_schema=False)
     def project_page(name: str, ao: ServiceDep) -> HTMLResponse:
