@@ -68,16 +68,24 @@ def terminal_text(page) -> str:
 
 
 def test_a_waiting_agent_heads_every_page_and_clears_when_answered_in_the_live_terminal(
-        server, page, ao, repo, write_manifest):
-    assert ao("apply", "-f", str(write_manifest(shop(repo)))).returncode == 0
+        server, page, ao, repo, write_manifest, data_dir):
+    # The orchestrator's name is taken by a session ao did not start: blocked, it needs a person too.
+    tmux(data_dir, "-f", "/dev/null", "new-session", "-d", "-s", "shop-orchestrator", "--", "sleep", "1000")
+    applied = ao("apply", "-f", str(write_manifest(shop(repo, orchestrator=True))))
+    assert applied.returncode == 1 and "session/shop-orchestrator blocked" in applied.stderr
     idle(ao, "shop-1")
     logged_in(page, server)
-    assert page.title() == "ao" and "Nothing needs you" in page.locator("#attention").inner_text()
+    blocked = page.locator("#attention li[data-attention='shop-orchestrator']")
+    assert page.title() == "(1) ao"
+    assert "blocked by a foreign session named shop-orchestrator" in blocked.inner_text()
+    assert "remove or rename the other tmux session" in blocked.inner_text()
     # The API carries the activity too.
     with server.client() as api:
         listed = {v["id"]: v for v in api.get("/api/v1/sessions").json()}
         assert listed["shop-1"]["activity"] == "idle" and listed["shop-1"]["activitySince"]
-        assert api.get("/api/v1/projects/shop").json()["sessions"][0]["activity"] == "idle"
+        in_project = {v["id"]: v for v in api.get("/api/v1/projects/shop").json()["sessions"]}
+        assert in_project["shop-1"]["activity"] == "idle"
+        assert api.get("/api/v1/sessions/shop-1").json()["activity"] == "idle"
         sent = api.post("/api/v1/sessions/shop-1/messages", json={"message": "/ask Delete build?"})
         assert sent.status_code == 200, sent.text
     # The open page learns it from the event stream: the entry, its reason, what to do, the count.
@@ -85,7 +93,8 @@ def test_a_waiting_agent_heads_every_page_and_clears_when_answered_in_the_live_t
     entry.wait_for(timeout=WAIT)
     assert "waiting: question: Delete build? (y/n)" in entry.inner_text()
     assert "answer it in the live terminal" in entry.inner_text()
-    page.wait_for_function("document.title === '(1) ao'", timeout=WAIT)
+    page.wait_for_function("document.title === '(2) ao'", timeout=WAIT)
+    assert page.locator("#attention li").first.get_attribute("data-attention") == "shop-1"  # most urgent first
     # Its link opens the session page: the live terminal shows the question; typing `n` answers it.
     entry.get_by_role("link", name="shop-1").click()
     page.wait_for_url("**/sessions/shop-1")
@@ -95,7 +104,7 @@ def test_a_waiting_agent_heads_every_page_and_clears_when_answered_in_the_live_t
     page.keyboard.type("n")
     page.keyboard.press("Enter")
     page.wait_for_function("!document.querySelector(\"#attention li[data-attention='shop-1']\")", timeout=WAIT)
-    page.wait_for_function("document.title === 'ao: shop-1'", timeout=WAIT)
+    page.wait_for_function("document.title === '(1) ao: shop-1'", timeout=WAIT)
     # History: the message (sender, state) and the Waiting / NoLongerWaiting events.
     history = page.locator("#history")
     page.wait_for_function("document.querySelector('#history').innerText.includes('NoLongerWaiting')", timeout=WAIT)
