@@ -19,6 +19,20 @@ function setCount(n) {
   document.title = (n > 0 ? '(' + n + ') ' : '') + page.title;
 }
 
+// Swap a fragment only when the server's HTML changed, and keep the keyboard focus on the same button.
+const swapped = new WeakMap();
+function swap(el, text) {
+  const focused = el.contains(document.activeElement) ? document.activeElement : null;
+  const key = focused && focused.dataset.action ? [focused.dataset.action, focused.dataset.id] : null;
+  el.innerHTML = text;
+  swapped.set(el, text);
+  if (key) {
+    const again = [...el.querySelectorAll('button[data-action]')]
+      .find((b) => b.dataset.action === key[0] && b.dataset.id === key[1]);
+    if (again) again.focus();
+  }
+}
+
 let refreshing = false, again = false;
 async function refresh() {
   if (refreshing) { again = true; return; }
@@ -28,7 +42,7 @@ async function refresh() {
       const r = await fetch(el.dataset.fragment, {credentials: 'same-origin'});
       if (!r.ok) return;
       const text = await r.text();
-      if (el.innerHTML !== text) el.innerHTML = text;
+      if (swapped.get(el) !== text) swap(el, text);
       if (el.id === 'attention') setCount(+(r.headers.get('X-Attention-Count') || 0));
     }));
     tick();
