@@ -150,7 +150,7 @@ def session_summary(fleet: Fleet, view: dict[str, Any]) -> str:
     shown = view.get("message") and view["phase"] != Phase.RUNNING
     message = f"<p class='muted'>{E(view['message'])}</p>" if shown else ""
     return (f"<div class='summary'>{badge(view['phase'])} <span class='muted'>{E(view['reason'] or '')}</span> "
-            f"<span class='activity'>{activity_cell(view)}</span> "
+            f"<span class='activity'>{activity_cell(view)}</span> &middot; "
             f"<span class='muted'>agent {E(view['agent'])}, restarts {view['restarts']}, issue "
             f"{E(view['issue'] or '-')}, branch <code>{E(view['branch'] or '-')}</code></span>{message}</div>"
             f"<p class='actions'>{actions(view, owner)}</p>{relation}")
