@@ -19,13 +19,20 @@ from .attention import attention_list
 from .deps import ServiceDep
 
 STATIC = Path(__file__).parent / "static"
+# The pages carry buttons that act: no other site may frame them (clickjacking).
+PAGE_HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'",
+                "Cache-Control": "no-store"}
 HISTORY_LIMIT = 100
+
+
+def _html(content: str, status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    return HTMLResponse(content, status_code=status_code, headers={**PAGE_HEADERS, **(headers or {})})
 
 
 def login_page() -> HTMLResponse:
     body = ("<h1>ao</h1><p>This dashboard needs its token. Open the URL that <code>ao serve</code> printed "
             "when it started, or read the token from <code>$AO_DATA_DIR/api-token</code>.</p>")
-    return HTMLResponse("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ao</title>"
+    return _html("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ao</title>"
                         f"<link rel='stylesheet' href='/static/ao.css'></head><body><main>{body}</main></body></html>",
                         status_code=401)
 
@@ -70,7 +77,7 @@ def _last_event(ao: Service) -> int:
 
 def _not_found(what: str, fleet: pages.Fleet, after: int) -> HTMLResponse:
     body = f"<p>No {html.escape(what)}. <a href='/'>All projects</a></p>"
-    return HTMLResponse(pages.page("ao", body, attention=fleet.attention, after=after), status_code=404)
+    return _html(pages.page("ao", body, attention=fleet.attention, after=after), status_code=404)
 
 
 def register(app: FastAPI, token: str) -> None:
@@ -92,12 +99,12 @@ def register(app: FastAPI, token: str) -> None:
         table = ("<table><thead><tr><th>Project</th><th>Sync</th><th>Health</th><th>Running</th><th>Activity</th>"
                  f"<th>Generation</th></tr></thead><tbody id='projects' data-fragment='/ui/projects'>"
                  f"{project_rows(ao, fleet)}</tbody></table>")
-        return HTMLResponse(pages.page("ao", f"<h1>ao</h1><h2>Projects</h2>{table}", attention=fleet.attention,
+        return _html(pages.page("ao", f"<h1>ao</h1><h2>Projects</h2>{table}", attention=fleet.attention,
                                        after=_last_event(ao)))
 
     @app.get("/ui/projects", include_in_schema=False)
     def projects_fragment(ao: ServiceDep) -> HTMLResponse:
-        return HTMLResponse(project_rows(ao, load(ao)))
+        return _html(project_rows(ao, load(ao)))
 
     @app.get("/projects/{name}", include_in_schema=False)
     def project_page(name: str, ao: ServiceDep) -> HTMLResponse:
@@ -112,7 +119,7 @@ def register(app: FastAPI, token: str) -> None:
         agent = (record.spec.get("agent") or {}).get("preset", "") if isinstance(record.spec.get("agent"), dict) else ""
         table = (f"{pages.SESSIONS_HEAD}<tbody id='sessions' data-fragment='/ui/projects/{html.escape(name)}/sessions'>"
                  f"{pages.session_rows(fleet, name, screens(ao, fleet.of(name)))}</tbody></table>")
-        return HTMLResponse(pages.page(f"ao: {name}", head + pages.spawn_form(name, agent) + table,
+        return _html(pages.page(f"ao: {name}", head + pages.spawn_form(name, agent) + table,
                                        attention=fleet.attention, after=after))
 
     @app.get("/sessions/{session_id}", include_in_schema=False)
@@ -126,7 +133,7 @@ def register(app: FastAPI, token: str) -> None:
                 f"</nav><h1>{sid}</h1><div id='summary' data-fragment='/ui/sessions/{sid}/summary'>"
                 f"{pages.session_summary(fleet, view)}</div>{pages.terminal_block(session_id)}"
                 f"<div id='history' data-fragment='/ui/sessions/{sid}/history'>{_history(ao, session_id)}</div>")
-        return HTMLResponse(pages.page(f"ao: {session_id}", body, attention=fleet.attention, after=after,
+        return _html(pages.page(f"ao: {session_id}", body, attention=fleet.attention, after=after,
                                        session=session_id))
 
     # ------------------------------------------------------------ fragments, swapped in by static/ao.js
@@ -134,24 +141,24 @@ def register(app: FastAPI, token: str) -> None:
     @app.get("/ui/attention", include_in_schema=False)
     def attention_fragment(ao: ServiceDep) -> HTMLResponse:
         items = load(ao).attention
-        return HTMLResponse(pages.attention_section(items), headers={"X-Attention-Count": str(len(items))})
+        return _html(pages.attention_section(items), headers={"X-Attention-Count": str(len(items))})
 
     @app.get("/ui/projects/{name}/sessions", include_in_schema=False)
     def sessions_fragment(name: str, ao: ServiceDep) -> HTMLResponse:
         fleet = load(ao)
-        return HTMLResponse(pages.session_rows(fleet, name, screens(ao, fleet.of(name))))
+        return _html(pages.session_rows(fleet, name, screens(ao, fleet.of(name))))
 
     @app.get("/ui/sessions/{session_id}/summary", include_in_schema=False)
     def summary_fragment(session_id: str, ao: ServiceDep) -> HTMLResponse:
         fleet = load(ao)
         view = next((v for v in fleet.views if v["id"] == session_id), None)
         if view is None:
-            return HTMLResponse(f"<p>No session {html.escape(session_id)} any more.</p>", status_code=404)
-        return HTMLResponse(pages.session_summary(fleet, view))
+            return _html(f"<p>No session {html.escape(session_id)} any more.</p>", status_code=404)
+        return _html(pages.session_summary(fleet, view))
 
     @app.get("/ui/sessions/{session_id}/history", include_in_schema=False)
     def history_fragment(session_id: str, ao: ServiceDep) -> HTMLResponse:
-        return HTMLResponse(_history(ao, session_id))
+        return _html(_history(ao, session_id))
 
 
 def _history(ao: Service, session_id: str) -> str:

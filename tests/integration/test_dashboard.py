@@ -74,7 +74,8 @@ def test_a_waiting_agent_heads_every_page_and_clears_when_answered_in_the_live_t
     applied = ao("apply", "-f", str(write_manifest(shop(repo, orchestrator=True))))
     assert applied.returncode == 1 and "session/shop-orchestrator blocked" in applied.stderr
     idle(ao, "shop-1")
-    logged_in(page, server)
+    response = logged_in(page, server).goto(server.base + "/")
+    assert response.headers["x-frame-options"] == "DENY"  # no other site may frame buttons that act
     blocked = page.locator("#attention li[data-attention='shop-orchestrator']")
     assert page.title() == "(1) ao"
     assert "blocked by a foreign session named shop-orchestrator" in blocked.inner_text()
