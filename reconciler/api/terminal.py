@@ -58,10 +58,18 @@ class Pane:
 
     def __init__(self, ao: Service, session_id: str) -> None:
         self.ao, self.session_id = ao, session_id
-        runtime: Any = ao.runtime
-        where = getattr(runtime, "where", None)
-        host = runtime.runtimes.get(where(session_id) or "") if where else runtime
-        self.tmux = host if host is not None and getattr(host, "name", "") == "tmux" else None
+        self._tmux: Any = None
+
+    @property
+    def tmux(self) -> Any:
+        """The tmux runtime hosting the session, or None (another multiplexer, or no session yet: a
+        stopped session that is started later is found on a later look)."""
+        if self._tmux is None:
+            runtime: Any = self.ao.runtime
+            where = getattr(runtime, "where", None)
+            host = runtime.runtimes.get(where(self.session_id) or "") if where else runtime
+            self._tmux = host if host is not None and getattr(host, "name", "") == "tmux" else None
+        return self._tmux
 
     def _target(self) -> str:
         from ..runtime.tmux import exact
