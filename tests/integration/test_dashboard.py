@@ -197,8 +197,10 @@ def test_start_a_worker_from_the_form_and_ensure_one_orchestrator(server, page, 
     page.once("dialog", lambda d: d.accept())
     page.locator("#summary").get_by_role("button", name="Stop").click()
     page.wait_for_function("document.querySelector('#summary').innerText.includes('Stopped')", timeout=WAIT)
+    page.wait_for_function("window.aoTermText().includes('no live terminal')", timeout=WAIT)
     page.locator("#summary").get_by_role("button", name="Start").click()
     page.wait_for_function("document.querySelector('#summary').innerText.includes('Running')", timeout=WAIT)
+    page.wait_for_function("window.aoTermText().includes('end of prompt')", timeout=WAIT)  # the terminal follows
     # A worker started from the dashboard can be deleted from it (after a confirmation).
     page.goto(f"{server.base}/projects/shop")
     page.once("dialog", lambda d: d.accept())
