@@ -66,10 +66,10 @@ class SessionView(_View):
     reason: str | None = None
     message: str | None = None
     agent: str = Field(description="What the runtime says now: running, exited (N), killed (N), missing, none.")
-    activity: str | None = Field(default=None, description="What the agent is doing: starting, working, idle, "
-                                 "waiting, exited or unknown (None before its first start).")
-    activityReason: str = Field(default="", description="Why, e.g. `permission: Bash(rm -rf build)`.")
-    activitySince: str | None = None
+    activity: str | None = Field(None, description="What the agent is doing: starting, working, idle, waiting "
+                                                   "(for a person: see activityReason), exited, unknown.")
+    activityReason: str = Field("", description="Why, e.g. `permission: Bash(rm -rf build)` or `trust dialog`.")
+    activitySince: str | None = Field(None, description="Since when the agent has been doing it.")
     restarts: int
     runtime: str | None = None
     pid: int | None = None
@@ -162,7 +162,9 @@ class MessageView(_View):
     from_: str | None = Field(default=None, alias="from")
     to: str
     project: str | None = None
-    outcome: str
+    outcome: str = Field(description="queued, delivering, delivered, submitted (the agent reported taking it), "
+                                     "unconfirmed, failed or rejected")
     detail: str | None = None
     enterPresses: int | None = None
+    submittedAt: str | None = None
     body: str

@@ -48,8 +48,9 @@ def get_project(name: ProjectName, ao: ServiceDep) -> dict:
     record = ao.project(name)
     if record is None or record.deleted:
         raise ApiError(404, "PROJECT_NOT_FOUND", f"no project {name!r}")
-    observed, activity = ao.observe(), ao.activity()
+    observed = ao.observe()
     view = project_view(record, ao.sessions(name), observed)
+    activity = ao.activity()
     view["sessions"] = [session_view(s, observed.get(s.id), activity.get(s.id)) for s in ao.sessions(name)]
     return view
 

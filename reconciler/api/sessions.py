@@ -41,14 +41,15 @@ def session_or_404(ao: Service, session_id: str) -> dict:
     if record is None:
         raise ApiError(404, "SESSION_NOT_FOUND", f"no session {session_id!r}")
     observed = ao.observe().get(session_id)
-    view = session_view(record, observed, ao.activity().get(session_id))
+    view = session_view(record, observed, ao.activity().get(record.id))
     view["conditions"] = conditions(record, observed)
     return view
 
 
 @router.get("/sessions", response_model=list[SessionView])
 def list_sessions(ao: ServiceDep, project: str | None = None) -> list[dict]:
-    observed, activity = ao.observe(), ao.activity()
+    observed = ao.observe()
+    activity = ao.activity()
     return [session_view(s, observed.get(s.id), activity.get(s.id)) for s in ao.sessions(project)]
 
 
@@ -89,6 +90,7 @@ def send_message(session_id: SessionId, body: MessageRequest, request: Request) 
     codes = {sending.EXIT_UNKNOWN_SESSION: (404, "SESSION_NOT_FOUND"),
              sending.EXIT_TERMINATED: (409, "SESSION_TERMINATED"),
              sending.EXIT_NOT_RUNNING: (409, "SESSION_NOT_RUNNING"),
+             sending.EXIT_AGENT_WAITING: (409, "AGENT_WAITING"),  # nothing typed; the message is queued
              sending.EXIT_USAGE: (422, "MESSAGE_INVALID"),
              sending.EXIT_FAILED: (502, "DELIVERY_FAILED")}
     try:

@@ -18,8 +18,17 @@ from pathlib import Path
 
 from tests.agents.fake_anthropic import FakeAnthropic, ToolUse
 from tests.agents.harness import (
-    CLAUDE_CODE_VERSION, IDLE_HINT, PERMISSION_TEXT, TRUST_TEXT, WORKING_TEXT, Pane, claude_config,
-    hook_events, hook_settings, input_line_shows, poll,
+    CLAUDE_CODE_VERSION,
+    IDLE_HINT,
+    PERMISSION_TEXT,
+    TRUST_TEXT,
+    WORKING_TEXT,
+    Pane,
+    claude_config,
+    hook_events,
+    hook_settings,
+    input_line_shows,
+    poll,
 )
 from tests.agents.install import npm_binary
 

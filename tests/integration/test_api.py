@@ -149,6 +149,14 @@ def test_messages_output_and_error_codes(api, repo):
     output = retry_until(lambda: (o := api.get("/api/v1/sessions/shop-1/output", params={"lines": 40}).json()["output"])
                          and "from the API" in o and o)
     assert "received (2 lines):" in output
+    # A dialog only a person should answer: nothing is typed, the message waits in the queue.
+    assert api.post("/api/v1/sessions/shop-1/messages", json={"message": "/ask Drop the table?"}).status_code == 200
+    held = retry_until(lambda: (r := api.post("/api/v1/sessions/shop-1/messages", json={"message": "later"}))
+                       .status_code == 409 and r)
+    assert held.json()["error"]["code"] == "AGENT_WAITING" and "message queued" in held.json()["error"]["message"]
+    shown = api.get("/api/v1/sessions/shop-1").json()
+    assert (shown["activity"], shown["activityReason"]) == ("waiting", "question: Drop the table? (y/n)")
+    assert api.get("/api/v1/messages", params={"session": "shop-1"}).json()[-1]["outcome"] == "queued"
     assert api.post("/api/v1/sessions/nope-1/messages", json={"message": "x"}).json()["error"]["code"] == "SESSION_NOT_FOUND"
     assert api.post("/api/v1/sessions/shop-1/messages", json={"message": " "}).status_code == 422
     assert api.get("/api/v1/sessions/nope-1").status_code == 404
