@@ -125,6 +125,18 @@ def resume(session_id: SessionId, ao: ServiceDep) -> dict:
     return {"result": ao.set_suspended("session", session_id, False)}
 
 
+@router.post("/sessions/{session_id}/stop", response_model=CommandResult, dependencies=[SESSION_NOT_FOUND])
+def stop(session_id: SessionId, ao: ServiceDep) -> dict:
+    """Stop the agent on purpose; ao does not restart it until it is started again."""
+    return {"result": ao.stop_session(session_id)}
+
+
+@router.post("/sessions/{session_id}/start", response_model=CommandResult, dependencies=[SESSION_NOT_FOUND])
+def start(session_id: SessionId, ao: ServiceDep) -> dict:
+    """Start a stopped (or exited) session's agent now."""
+    return {"result": ao.start_session(session_id)}
+
+
 @router.get("/messages", response_model=list[MessageView])
 def messages(ao: ServiceDep, session: str | None = None, project: str | None = None,
              limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict]:
