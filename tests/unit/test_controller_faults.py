@@ -130,7 +130,7 @@ def test_healthz_and_doctor_report_an_unhealthy_controller(tmp_path: Path, ao_cl
     assert "disk full" in reply.json()["controller"]["summary"]
     doctor = ao_cli(data_dir, "doctor")
     assert doctor.returncode == 1
-    assert any(line.startswith("FAIL controller") and "disk full" in line for line in doctor.stdout.splitlines())
+    assert any(line.split()[:2] == ["FAIL", "controller"] and "disk full" in line for line in doctor.stdout.splitlines())
 
 
 @pytest.fixture
