@@ -158,7 +158,7 @@ def type_message(terminal: Terminal, conn: sqlite3.Connection, target: str, mess
             screen = terminal.screens([target]).get(target)
             if screen is None:
                 return Typed("unconfirmed", "the session went away after the message was typed", presses, reading)
-            if not _pending(_input_line(terminal, target, agent, screen), tail):
+            if not _pending(_input_line(terminal, target, agent, screen), tail) or _reacted(agent, reading, screen):
                 return _await_proof(conn, message_id, agent, presses, reading, clock, sleep)
             if clock() > deadline:
                 break
@@ -168,6 +168,15 @@ def type_message(terminal: Terminal, conn: sqlite3.Connection, target: str, mess
             break  # never press Enter into a busy agent or a dialog
     return Typed("unconfirmed", f"the text was still on the input line after {presses} Enter presses", presses,
                  reading)
+
+
+def _reacted(agent: Agent, before: Reading, screen: str) -> bool:
+    """An agent that was free and is now busy, or asking, took the message (even if its text is still
+    echoed on a line that looks like the input line)."""
+    if before.activity in (Activity.WORKING, Activity.WAITING) or agent.preset not in TABLES:
+        return False
+    now = classify(agent.preset, screen)
+    return now is not None and now.activity in (Activity.WORKING, Activity.WAITING)
 
 
 def _await_drawn(terminal: Terminal, target: str, agent: Agent, tail: str, clock: Callable[[], float],
