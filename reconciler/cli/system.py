@@ -12,7 +12,7 @@ import typer
 from .. import __version__
 from ..errors import EXIT_FAILURE, AoError
 from ..runtime.fleet import fleet_for
-from .common import examples, service
+from .common import MaxRunningOption, MemoryReserveOption, examples, service, set_limits
 from .output import ShortFormat, emit
 from .report import print_pass
 
@@ -22,8 +22,11 @@ def reconcile(
     project: Annotated[list[str], typer.Option("--project", "-p", help="Only this project (repeatable).")] = [],  # noqa: B006
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
+    max_running: MaxRunningOption = None,
+    memory_reserve: MemoryReserveOption = None,
 ) -> None:
     """Run one pass: create what is missing, relaunch dead agents, reap what is no longer declared."""
+    set_limits(ctx, max_running, memory_reserve)
     ao = service(ctx)
     if project:
         known = {p.name for p in ao.projects()}
@@ -125,6 +128,6 @@ def schema() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=examples("ao reconcile", "ao reconcile -p shop --dry-run"))(reconcile)
+    app.command(epilog=examples("ao reconcile", "ao reconcile -p shop --dry-run", "ao reconcile --max-running 3"))(reconcile)
     app.command(epilog=examples("ao doctor", "ao doctor -o json"))(doctor)
     app.command(epilog=examples("ao schema > ao-v1.schema.json"))(schema)
