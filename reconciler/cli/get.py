@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import AoError, NotFound
+from ..reconcile.capacity import size
 from ..reconcile.service import Service
 from ..reconcile.status import conditions
 from ..registry.records import Phase
@@ -76,7 +77,8 @@ def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: boo
     records = ao.sessions(project, include_terminated=all_)
     live = _observe(ao)
     activity = ao.activity()
-    views = [session_view(r, live.get(r.id), activity.get(r.id)) for r in records]
+    rss = ao.memory_usage(live)
+    views = [session_view(r, live.get(r.id), activity.get(r.id), rss.get(r.id)) for r in records]
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
@@ -86,9 +88,9 @@ def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: boo
              _activity_cell(v, activity.get(r.id), now), v["restarts"], age(r.created_at, now)]
             for v, r in zip(views, records, strict=True)]
     if output == Format.wide:
-        headers += ["PID", "BRANCH", "WORKSPACE", "REASON", "WAITING FOR"]
+        headers += ["PID", "MEMORY", "BRANCH", "WORKSPACE", "REASON", "WAITING FOR"]
         for row, v in zip(rows, views, strict=True):
-            row += [v["pid"], v["branch"], v["workspace"], v["reason"],
+            row += [v["pid"], size(v["rssBytes"]), v["branch"], v["workspace"], v["reason"],
                     v["activityReason"] if v["activity"] == "waiting" else ""]
     if not rows:
         typer.echo("No sessions." if project is None else f"No sessions in project {project}.", err=True)
@@ -110,6 +112,12 @@ def get_sessions(
     _sessions(ctx, project, output, all_, watch)
 
 
+def _declared(ao: Service, project: Any) -> int:
+    """Sessions the project declares: its workers, and its orchestrator when enabled."""
+    orchestrator = (project.spec.get("orchestrator") or {}).get("enabled", True)
+    return len(ao.workers(project.name)) + int(bool(orchestrator))
+
+
 @get_app.command("projects", epilog=examples("ao get projects", "ao get projects -o yaml"))
 def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> None:
     """List projects with their generation and session counts."""
@@ -117,20 +125,20 @@ def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> Non
     projects = ao.projects()
     sessions = ao.sessions()
     live = _observe(ao)
-    views = [project_view(p, [s for s in sessions if s.project == p.name], live) for p in projects]
+    views = [project_view(p, [s for s in sessions if s.project == p.name], live, _declared(ao, p)) for p in projects]
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
     if not views:
         typer.echo("No projects. Apply a manifest: ao apply -f examples/demo.yaml", err=True)
         return
-    headers = ["NAME", "SYNC", "HEALTH", "RUNNING", "GENERATION", "OBSERVED", "AGE"]
-    rows = [[v["name"], v["sync"], v["health"], f"{v['running']}/{v['sessions']}", v["generation"],
+    headers = ["NAME", "SYNC", "HEALTH", "RUNNING", "PENDING", "GENERATION", "OBSERVED", "AGE"]
+    rows = [[v["name"], v["sync"], v["health"], f"{v['running']}/{v['declared']}", v["pending"], v["generation"],
              v["observedGeneration"], age(p.created_at)] for v, p in zip(views, projects, strict=True)]
     if output == Format.wide:
-        headers += ["PREFIX", "SOURCE"]
+        headers += ["PREFIX", "MAX WORKERS", "SOURCE"]
         for row, v in zip(rows, views, strict=True):
-            row += [v["prefix"], v["source"]]
+            row += [v["prefix"], v["maxRunningWorkers"], v["source"]]
     table(headers, rows)
 
 
@@ -175,8 +183,9 @@ def describe(
         record = ao.session(name)
         if record is None:
             raise NotFound(f"no session {name!r}", hint="see `ao get sessions --all`")
-        live = _observe(ao).get(name)
-        view = session_view(record, live, ao.activity().get(name))
+        observed = _observe(ao)
+        live = observed.get(name)
+        view = session_view(record, live, ao.activity().get(name), ao.memory_usage(observed).get(name))
         view["conditions"] = [{**c, "lastTransitionTime": iso(c["lastTransitionTime"])} for c in conditions(record, live)]
         view["spec"] = record.spec
         view["command"] = describe_argv(record.argv) if record.argv else None
@@ -186,7 +195,7 @@ def describe(
         project = ao.project(name)
         if project is None:
             raise NotFound(f"no project {name!r}", hint="see `ao get projects`")
-        view = project_view(project, ao.sessions(name), _observe(ao))
+        view = project_view(project, ao.sessions(name), _observe(ao), _declared(ao, project))
         view["deleted"] = bool(project.deleted)
         view["workers"] = [{"name": w.name, "owner": w.owner, **w.spec} for w in ao.workers(name)]
         view["sessionIds"] = [s.id for s in ao.sessions(name)]

@@ -61,6 +61,24 @@ def _too_open(data_dir: Any) -> list[tuple[str, str]]:
     return found
 
 
+def _capacity_checks(ao: Any, check: Any) -> None:
+    """The machine's memory against the reserve, and the data dir's limit on running workers."""
+    from ..reconcile.capacity import size
+
+    settings = ao.limits()
+    memory = ao.machine_memory()
+    if memory is None:
+        check("memory", True, "unknown on this platform: only the limits hold starts back")
+    else:
+        low = memory.available < memory.reserve
+        check("memory", True, f"{size(memory.available)} available of {size(memory.total)}; reserve "
+              f"{size(memory.reserve)} ({settings.memory_reserve}): "
+              + ("below the reserve, no new agent starts" if low else "new agents may start"), warning=low)
+    limit = settings.max_running
+    check("max running", True, f"{limit} workers of all projects at once (--max-running)" if limit is not None
+          else "no data-dir limit on running workers (--max-running)")
+
+
 def doctor(
     ctx: typer.Context,
     output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
@@ -100,6 +118,7 @@ def doctor(
     controller = health.read(ao.data_dir)
     check("controller", controller is None or controller["healthy"],
           "no controller has run with this data dir" if controller is None else controller["summary"])
+    _capacity_checks(ao, check)
     servers = {"tmux": ao.data_dir.tmux_socket, "zellij": ao.data_dir.zellij_socket_dir}
     fleet = fleet_for(ao.data_dir)
     for name, where in servers.items():
