@@ -154,6 +154,8 @@ class Executor:
             teams[project.name] = Team(
                 orchestrator_id=project.orchestrator.orchestrator_id if project.orchestrator else None,
                 workers=tuple(lines),
+                max_workers=project.max_running_workers,
+                max_workers_all=world.capacity.max_running,
             )
         return teams
 

@@ -201,3 +201,14 @@ def test_memory_figures() -> None:
     assert size(1536 * MIB) == "1.5 GiB"
     figures = machine_memory()
     assert figures is None or figures[0] >= figures[1] > 0
+
+
+def test_the_orchestrator_prompt_says_how_many_workers_may_run() -> None:
+    from reconciler.sessions.prompts import SessionFacts, render_role
+
+    facts = SessionFacts("shop-orchestrator", "shop", "orchestrator", "/w", "main", "main")
+    limited = render_role(dataclasses.replace(facts, max_workers=3, max_workers_all=5))
+    assert "At most **3** workers of this project run at once (`spec.limits.maxRunningWorkers`" in limited
+    assert "at most **5** workers of all projects together run at once" in limited
+    assert "wait as `Pending` (reason `Capacity`)" in limited
+    assert "No limit is set on how many workers run at once" in render_role(facts)
