@@ -132,9 +132,9 @@ def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> Non
     if not views:
         typer.echo("No projects. Apply a manifest: ao apply -f examples/demo.yaml", err=True)
         return
-    headers = ["NAME", "SYNC", "HEALTH", "RUNNING", "PENDING", "GENERATION", "OBSERVED", "AGE"]
-    rows = [[v["name"], v["sync"], v["health"], f"{v['running']}/{v['declared']}", v["pending"], v["generation"],
-             v["observedGeneration"], age(p.created_at)] for v, p in zip(views, projects, strict=True)]
+    headers = ["NAME", "SYNC", "HEALTH", "RUNNING", "GENERATION", "OBSERVED", "PENDING", "AGE"]
+    rows = [[v["name"], v["sync"], v["health"], f"{v['running']}/{v['declared']}", v["generation"],
+             v["observedGeneration"], v["pending"], age(p.created_at)] for v, p in zip(views, projects, strict=True)]
     if output == Format.wide:
         headers += ["PREFIX", "MAX WORKERS", "SOURCE"]
         for row, v in zip(rows, views, strict=True):

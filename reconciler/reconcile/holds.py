@@ -75,6 +75,9 @@ def start_session(svc: Service, session_id: str) -> str:
             return f"session/{session_id} is not stopped ({record.phase})"
         release(svc, record, due=True)
     svc.reconcile([record.project])
+    after = svc.registry.session(session_id)
+    if after is not None and after.phase == Phase.PENDING and after.reason == "Capacity":
+        return f"session/{session_id} released; it is {after.message}"
     return f"session/{session_id} started"
 
 

@@ -212,3 +212,19 @@ def test_the_orchestrator_prompt_says_how_many_workers_may_run() -> None:
     assert "at most **5** workers of all projects together run at once" in limited
     assert "wait as `Pending` (reason `Capacity`)" in limited
     assert "No limit is set on how many workers run at once" in render_role(facts)
+
+
+def test_a_worker_started_again_by_a_user_waits_its_turn_like_any_other() -> None:
+    dps = six(3)
+    records, lives = _three_running_three_waiting(dps, gone="shop-1")
+    records = [dataclasses.replace(r, phase=Phase.PENDING, reason="Released", next_retry_at=NOW)
+               if r.id == "shop-1" else r for r in records]
+    # Its room was given away while it was stopped: shop-4 took it and runs now.
+    records = [dataclasses.replace(r, phase=Phase.RUNNING, reason="Started") if r.id == "shop-4" else r
+               for r in records]
+    lives.append(live(find(dps, "shop", "w4"), "shop-4"))
+    actions = plan(world(dps, records, lives, {"shop": 7}))
+    queued = next(a for a in actions if a.session_id == "shop-1")
+    assert queued.verb == Verb.QUEUE and not queued.quiet
+    assert queued.reason.endswith("0 ahead of it")  # declared first, so first in line
+    assert not by_verb(actions, Verb.RELAUNCH) and not by_verb(actions, Verb.CREATE)
