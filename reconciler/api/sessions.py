@@ -41,7 +41,7 @@ def session_or_404(ao: Service, session_id: str) -> dict:
     if record is None:
         raise ApiError(404, "SESSION_NOT_FOUND", f"no session {session_id!r}")
     observed = ao.observe().get(session_id)
-    view = session_view(record, observed)
+    view = session_view(record, observed, rss=ao.memory_usage({session_id: observed} if observed else {}).get(session_id))
     view["conditions"] = conditions(record, observed)
     return view
 
@@ -49,7 +49,8 @@ def session_or_404(ao: Service, session_id: str) -> dict:
 @router.get("/sessions", response_model=list[SessionView])
 def list_sessions(ao: ServiceDep, project: str | None = None) -> list[dict]:
     observed = ao.observe()
-    return [session_view(s, observed.get(s.id)) for s in ao.sessions(project)]
+    rss = ao.memory_usage(observed)
+    return [session_view(s, observed.get(s.id), rss=rss.get(s.id)) for s in ao.sessions(project)]
 
 
 @router.get("/sessions/{session_id}", response_model=SessionView)

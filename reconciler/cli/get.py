@@ -112,12 +112,6 @@ def get_sessions(
     _sessions(ctx, project, output, all_, watch)
 
 
-def _declared(ao: Service, project: Any) -> int:
-    """Sessions the project declares: its workers, and its orchestrator when enabled."""
-    orchestrator = (project.spec.get("orchestrator") or {}).get("enabled", True)
-    return len(ao.workers(project.name)) + int(bool(orchestrator))
-
-
 @get_app.command("projects", epilog=examples("ao get projects", "ao get projects -o yaml"))
 def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> None:
     """List projects with their generation and session counts."""
@@ -125,7 +119,7 @@ def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> Non
     projects = ao.projects()
     sessions = ao.sessions()
     live = _observe(ao)
-    views = [project_view(p, [s for s in sessions if s.project == p.name], live, _declared(ao, p)) for p in projects]
+    views = [project_view(p, [s for s in sessions if s.project == p.name], live, ao.declared(p)) for p in projects]
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
@@ -195,7 +189,7 @@ def describe(
         project = ao.project(name)
         if project is None:
             raise NotFound(f"no project {name!r}", hint="see `ao get projects`")
-        view = project_view(project, ao.sessions(name), _observe(ao), _declared(ao, project))
+        view = project_view(project, ao.sessions(name), _observe(ao), ao.declared(project))
         view["deleted"] = bool(project.deleted)
         view["workers"] = [{"name": w.name, "owner": w.owner, **w.spec} for w in ao.workers(name)]
         view["sessionIds"] = [s.id for s in ao.sessions(name)]

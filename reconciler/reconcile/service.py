@@ -176,6 +176,11 @@ class Service:
     def workers(self, project: str | None = None) -> list[WorkerRecord]:
         return self.registry.workers(project)
 
+    def declared(self, project: ProjectRecord) -> int:
+        """Sessions the project declares: its workers, and its orchestrator when enabled."""
+        orchestrator = (project.spec.get("orchestrator") or {}).get("enabled", True)
+        return len(self.registry.workers(project.name)) + int(bool(orchestrator))
+
     def manifest_workers(self, project: str) -> list[WorkerRecord]:
         """The workers the project's manifest declares (not those `ao spawn` added)."""
         return [w for w in self.registry.workers(project) if w.owner == MANIFEST_OWNER]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import AO, ao_sessions, needs_tmux, retry_until, tmux
+from tests.integration.api_server import start_server, stop_server
 
 pytestmark = needs_tmux
 
@@ -91,6 +92,17 @@ def test_a_limit_of_three_runs_three_and_the_rest_start_in_order(ao, data_dir, r
     assert sorted(now) == ["cap-1", "cap-3", "cap-4", "cap-5", "cap-6"]
     assert now["cap-1"] == pids["cap-1"] and now["cap-3"] == pids["cap-3"]
     assert waiting(ao) == []
+
+    # The API shows the same figures.
+    server = start_server(data_dir)
+    try:
+        with server.client() as client:
+            views = {v["id"]: v for v in client.get("/api/v1/sessions").json()}
+            project = client.get("/api/v1/projects").json()[0]
+    finally:
+        stop_server(server)
+    assert views["cap-1"]["rssBytes"] >= HELD and views["cap-2"]["rssBytes"] is None
+    assert (project["running"], project["declared"], project["pending"], project["maxRunningWorkers"]) == (5, 6, 0, 5)
 
 
 def test_a_memory_reserve_above_what_is_free_holds_new_agents_and_leaves_running_ones(
