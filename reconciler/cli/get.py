@@ -67,6 +67,13 @@ def _activity_cell(view: dict[str, Any], row: Any, now: float) -> str:
         else view["activity"]
 
 
+def _waiting_for(view: dict[str, Any]) -> str:
+    """What the agent waits for, or, for a session waiting to start, the limit that holds it."""
+    if view["phase"] == Phase.PENDING and view["reason"] == "Capacity":
+        return (view["message"] or "").removeprefix("waiting for capacity: ")
+    return view["activityReason"] if view["activity"] == "waiting" else ""
+
+
 def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: bool, watch: bool = False) -> None:
     ao = service(ctx)
     if project is not None and ao.project(project) is None:
@@ -90,8 +97,7 @@ def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: boo
     if output == Format.wide:
         headers += ["PID", "MEMORY", "BRANCH", "WORKSPACE", "REASON", "WAITING FOR"]
         for row, v in zip(rows, views, strict=True):
-            row += [v["pid"], size(v["rssBytes"]), v["branch"], v["workspace"], v["reason"],
-                    v["activityReason"] if v["activity"] == "waiting" else ""]
+            row += [v["pid"], size(v["rssBytes"]), v["branch"], v["workspace"], v["reason"], _waiting_for(v)]
     if not rows:
         typer.echo("No sessions." if project is None else f"No sessions in project {project}.", err=True)
         return

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from reconciler.reconcile.capacity import MIB, Capacity, Memory, size
 from reconciler.reconcile.limits import parse_max_running, reserve_bytes
 from reconciler.reconcile.memory import machine_memory, tree_rss
@@ -228,3 +231,41 @@ def test_a_worker_started_again_by_a_user_waits_its_turn_like_any_other() -> Non
     assert queued.verb == Verb.QUEUE and not queued.quiet
     assert queued.reason.endswith("0 ahead of it")  # declared first, so first in line
     assert not by_verb(actions, Verb.RELAUNCH) and not by_verb(actions, Verb.CREATE)
+
+
+STATES = ["none", "running", "crashed", "capacity", "finished", "stopped"]
+
+
+@given(states=st.lists(st.sampled_from(STATES), min_size=6, max_size=6), limit=st.integers(0, 6))
+@settings(max_examples=300, deadline=None)
+def test_never_more_than_the_limit_and_always_in_order(states: list[str], limit: int) -> None:
+    dps = six(limit)
+    records, lives = [], []
+    for i, state in enumerate(states, start=1):
+        ds, sid = find(dps, "shop", f"w{i}"), f"shop-{i}"
+        if state == "running":
+            records.append(record(ds, sid))
+            lives.append(live(ds, sid))
+        elif state == "crashed":
+            records.append(record(ds, sid))
+            lives.append(dead(ds, sid, status=1))
+        elif state == "capacity":
+            records.append(record(ds, sid, phase=Phase.PENDING, reason="Capacity", started_at=None, pid=None))
+        elif state == "finished":
+            records.append(record(ds, sid, phase=Phase.SUCCEEDED, reason="Completed", pid=None))
+        elif state == "stopped":
+            records.append(record(ds, sid, phase=Phase.STOPPED, reason="StoppedByUser", pid=None))
+    actions = {a.session_id: a for a in plan(world(dps, records, lives, {"shop": 7}))
+               if a.kind == Kind.WORKER}
+    holding = {f"shop-{i}" for i, s in enumerate(states, start=1) if s in ("running", "crashed")}
+    after = {sid for sid in holding if actions.get(sid) is None or actions[sid].verb != Verb.EXITED}
+    after |= {sid for sid, a in actions.items() if a.verb in (Verb.CREATE, Verb.RELAUNCH, Verb.RECREATE)}
+    assert len(after) <= max(limit, len(holding))
+    # Those that start anew come before every one left waiting, in declaration order.
+    fresh = sorted((a.worker or "", a.verb) for sid, a in actions.items() if sid not in holding
+                   and (a.verb in (Verb.CREATE, Verb.RELAUNCH) or a.block == BlockReason.CAPACITY))
+    verbs = [verb for _, verb in fresh]
+    waiting_from = next((i for i, v in enumerate(verbs) if v in (Verb.QUEUE, Verb.WAIT)), len(verbs))
+    assert all(v in (Verb.QUEUE, Verb.WAIT) for v in verbs[waiting_from:])
+    if len(after) < limit:
+        assert waiting_from == len(verbs)  # nobody waits while there is room
