@@ -24,7 +24,8 @@ from .signals import PARSERS
 DEFAULT_PRESET = "claude-code"
 # A worker waiting this long for a person is announced to its orchestrator (once per episode).
 WAITING_NOTICE_SECONDS = float(os.environ.get("AO_WAITING_NOTICE_SECONDS", "20"))
-_SETTLING = frozenset({Activity.STARTING, Activity.UNKNOWN, Activity.EXITED, Activity.WAITING})
+# Read again at every pass even without new output: it changes with time (ready, or given up on).
+_SETTLING = frozenset({Activity.STARTING, Activity.EXITED})
 
 
 @dataclass(frozen=True)

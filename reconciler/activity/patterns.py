@@ -71,12 +71,14 @@ TABLES: dict[str, ScreenTable] = {
     "codex": ScreenTable(
         dialogs=(
             Dialog(r"Sign in with ChatGPT|Provide your own API key", "sign-in"),
-            Dialog(r"(?i)allow codex to work in this folder|Do you trust the contents of this directory", "trust dialog"),
+            Dialog(r"(?i)Trust this folder\?|allow codex to work in this folder|Do you trust the contents of this directory",
+                   "trust dialog"),
             Dialog(r"(?i)(?P<question>(?:Allow|Would you like to run)[^\n]*\?)", "permission: {question}"),
         ),
         working=(r"(?i)esc to interrupt",),
         ready=(r"(?m)^[ \t]*›[ \t]",),
         input_line=r"^[ \t]*›[ \t]?(?P<text>.*)$",
+        placeholders=(r"^Ask Codex to do anything",),
     ),
     "gemini": ScreenTable(
         dialogs=(
@@ -96,7 +98,7 @@ TABLES: dict[str, ScreenTable] = {
         ready=(r"(?i)ctrl\+p commands|enter send",),
     ),
     "aider": ScreenTable(
-        dialogs=(Dialog(r"(?m)^(?P<question>[^\n]*\? \((?:Y)es/\(N\)o[^\n]*)\Z", "question: {question}"),),
+        dialogs=(Dialog(r"(?m)^(?P<question>[^\n]*\? \(Y\)es/\(N\)o[^\n]*)\Z", "question: {question}"),),
         working=(r"(?i)Waiting for |Thinking|Tokens: .* sent",),
         ready=(r"(?m)^[a-z ]*> ?\Z",),
         input_line=r"^[a-z ]*>[ \t]?(?P<text>.*)$",

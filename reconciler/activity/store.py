@@ -104,7 +104,10 @@ def record_signal(conn: sqlite3.Connection, session: str, reading: Reading | Non
                   now: float) -> None:
     """Remember an agent's signal (and the conversation id it reports); the signal also becomes the
     current activity at once, so a permission prompt is `waiting` before the next pass looks."""
-    if load(conn, session) is None:
+    before = load(conn, session)
+    if before is not None and reading is not None and _less_specific(reading, before.current):
+        reading = before.current  # a late "needs your permission" notice names no tool: keep the one that did
+    if before is None:
         record(conn, session, reading or Reading(Activity.STARTING, source="signal"), now)
     elif reading is not None:
         record(conn, session, reading, now)
@@ -113,6 +116,11 @@ def record_signal(conn: sqlite3.Connection, session: str, reading: Reading | Non
                      [reading.activity.value, reading.reason, now, session])
     if conversation:
         conn.execute("update activity set conversation = ? where session = ?", [conversation, session])
+
+
+def _less_specific(new: Reading, current: Reading) -> bool:
+    return (new.activity == current.activity == Activity.WAITING
+            and bool(current.reason) and current.reason.startswith(new.reason or "\0"))
 
 
 def mark_notified(conn: sqlite3.Connection, session: str) -> None:

@@ -48,6 +48,44 @@ def _tool_version(argv: list[str]) -> str | None:
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "unknown"
 
 
+def _presets_in_use(ao: Any) -> dict[str, dict[str, str]]:
+    """Each agent preset an active session runs, with that agent's environment (as the agent sees it)."""
+    import os
+
+    from ..activity.observe import preset_of
+
+    used: dict[str, dict[str, str]] = {}
+    for record in ao.sessions():
+        preset = preset_of(record.spec)
+        env = {k: v for k, v in ((record.spec or {}).get("agent") or {}).get("env", {}).items() if isinstance(v, str)}
+        if preset and preset not in used:
+            used[preset] = {**os.environ, **env}
+    return used
+
+
+def _agent_checks(ao: Any, check: Any) -> None:
+    """For each preset in use: its program on the agent's PATH, its version, the first-run screens it would stop on."""
+    from ..sessions.presets import PRESETS, first_run_problems
+
+    for preset, env in sorted(_presets_in_use(ao).items()):
+        binary = PRESETS[preset].binary if preset in PRESETS else None
+        if binary is None:
+            continue
+        found = shutil.which(binary, path=env.get("PATH"))
+        if found is None:
+            check(f"agent {preset}", False, f"`{binary}` is not on the agents' PATH; install it or change spec.agent")
+            continue
+        try:
+            out = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=10, check=False,
+                                 env=env)
+            version = (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "?"
+        except (OSError, subprocess.TimeoutExpired):
+            version = "?"
+        problems = first_run_problems(preset, env)
+        check(f"agent {preset}", True, f"{found} ({version})" + ("; " + "; ".join(problems) if problems else ""),
+              warning=bool(problems))
+
+
 def _too_open(data_dir: Any) -> list[tuple[str, str]]:
     """ao's own files (not the agents' worktrees) that group or others can access."""
     from ..paths import too_open
@@ -83,7 +121,8 @@ def doctor(
     ctx: typer.Context,
     output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
 ) -> None:
-    """Check what ao needs: tmux, git, the data dir and the registry. Exit 1 if something is missing."""
+    """Check what ao needs: tmux, git, the data dir, the registry, and each agent CLI in use (its
+    program, version and the first-run screens it would stop on). Exit 1 if something is missing."""
     ao = service(ctx)
     checks: list[dict[str, Any]] = []
 
@@ -119,6 +158,10 @@ def doctor(
     check("controller", controller is None or controller["healthy"],
           "no controller has run with this data dir" if controller is None else controller["summary"])
     _capacity_checks(ao, check)
+    try:
+        _agent_checks(ao, check)
+    except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
+        check("agents", False, f"cannot check the agents in use: {exc}")
     servers = {"tmux": ao.data_dir.tmux_socket, "zellij": ao.data_dir.zellij_socket_dir}
     fleet = fleet_for(ao.data_dir)
     for name, where in servers.items():

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..sessions.presets import PRESETS
+
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 WORKER_NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -25,14 +27,8 @@ BRANCH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
 ISSUE_PATTERN = r"^[A-Za-z0-9#][A-Za-z0-9._#/:@+=?&%~-]*$"
 
 
-class Preset(StrEnum):
-    CLAUDE_CODE = "claude-code"
-    CODEX = "codex"
-    AIDER = "aider"
-    OPENCODE = "opencode"
-    GEMINI = "gemini"
-    SHELL = "shell"
-    DEMO = "demo"
+# The preset names come from the preset table, so a preset is added in one place.
+Preset = StrEnum("Preset", {name.upper().replace("-", "_"): name for name in PRESETS})  # type: ignore[misc]
 
 
 class RestartPolicy(StrEnum):
@@ -149,7 +145,7 @@ class AgentSpec(_Strict):
 
     preset: Preset | None = Field(
         default=None,
-        description="Agent preset: claude-code, codex, aider, opencode, gemini, shell or demo.",
+        description=f"Agent preset: {', '.join(list(PRESETS)[:-1])} or {list(PRESETS)[-1]}.",
     )
     command: list[Annotated[Text, Field(min_length=1)]] = Field(
         default_factory=list,

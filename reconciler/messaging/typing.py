@@ -24,6 +24,7 @@ from ..activity.patterns import TABLES
 from ..activity.screen import classify, input_text, table_for
 from ..activity.signals import PARSERS
 from ..registry import messages
+from ..sessions.presets import PRESETS
 from .gate import Verdict, gate
 from .text import for_terminal
 
@@ -34,8 +35,6 @@ PROOF_SECONDS = 3.0
 DRAW_SECONDS = 2.0  # how long a pasted text may take to appear on the input line  # how long to wait for the agent's own word that it took the prompt
 POLL_SECONDS = 0.05
 PASTE_PLACEHOLDERS = ("[Pasted text", "[pasted text", "[Pasted Content")
-# Agents whose input queues what is typed during a turn, each as its own prompt.
-TYPEAHEAD_SAFE = frozenset({"codex", "gemini", "opencode"})
 
 
 class Terminal(Protocol):
@@ -54,7 +53,9 @@ class Agent:
 
     @property
     def typeahead_safe(self) -> bool:
-        return self.preset in TYPEAHEAD_SAFE
+        """The agent queues what is typed during a turn, each as its own prompt (the preset says)."""
+        preset = PRESETS.get(self.preset or "")
+        return preset is not None and preset.typeahead_safe
 
     @property
     def signals(self) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ..activity.agent_hooks import ao_command, write_claude_settings
@@ -11,8 +13,16 @@ from ..errors import SessionProblem
 from ..paths import DataDir
 from ..registry.records import Kind
 from ..runtime.base import Launch, Stamp
-from ..sessions.agents import DEFAULT_PRESET, Arg, agent_args, expand
+from ..sessions.agents import (
+    Arg,
+    agent_program,
+    claude_conversation_kept,
+    expand,
+    launch_argv,
+    prepare_conversation,
+)
 from ..sessions.env import ao_bin_dir, session_env
+from ..sessions.presets import DEFAULT_PRESET
 from ..sessions.prompts import SessionFacts, write_prompts
 from ..sessions.secrets import resolve_env
 from ..sessions.workspace import ensure_worktree, require_dir
@@ -78,8 +88,13 @@ def prepare(
         prompt_file=files.combined,
         user_env=resolve_env(agent.get("env") or {}),  # valueFrom is read now, never stored
     )
-    args = with_agent_hooks(agent, agent_args(agent, files, resume=resume), data_dir.session_dir(session_id))
-    program = str(args[0])
+    kept = None
+    if not agent.get("command") and (agent.get("preset") or DEFAULT_PRESET) == "claude-code":
+        kept = partial(claude_conversation_kept, cwd=str(workspace), env={**os.environ, **dict(env)})
+    conversation, resume = prepare_conversation(agent, data_dir.session_dir(session_id), resume=resume, kept=kept)
+    args = launch_argv(agent, files, conversation_id=conversation, resume=resume)
+    args = with_agent_hooks(agent, args, data_dir.session_dir(session_id))
+    program = agent_program(agent, args)
     path = dict(env)["PATH"]
     if not shutil.which(program, path=path):
         raise LaunchError(

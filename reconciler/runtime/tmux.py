@@ -205,7 +205,7 @@ class TmuxRuntime:
 
     def kill(self, session_id: str) -> None:
         result = self.run("kill-session", "-t", f"={session_id}", check=False)
-        if result.returncode != 0 and not re.search(r"can't find session|no current target|no server running|error connecting", result.stderr):
+        if result.returncode != 0 and not re.search(r"can't find session|no current target|no server running|error connecting|server exited", result.stderr):
             raise RuntimeFailure(f"tmux kill-session failed: {result.stderr}")
 
     def screens(self, session_ids: Sequence[str]) -> dict[str, str]:

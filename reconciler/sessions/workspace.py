@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SessionProblem
+from .presets import AGENT_BOOKKEEPING
 
 PRESERVED_REF = "refs/ao/preserved/{session_id}"
 # git holds a ref lock for milliseconds; one this old was left by a killed git.
@@ -212,6 +213,8 @@ def remove_worktree(repo: Path, path: Path, session_id: str) -> Removal:
         if repo.is_dir():
             _git(repo, "worktree", "prune", check=False)
         return Removal("missing", f"worktree {path} was already gone")
+    # What agents keep there for themselves (untracked caches, histories) is not work.
+    _git(path, "clean", "-f", "-d", "-x", "-q", "--", *AGENT_BOOKKEEPING, check=False)
     status = _git(path, "status", "--porcelain", "--ignored", "--untracked-files=normal").stdout
     changes = "\n".join(line for line in status.splitlines() if not line.startswith("!! "))
     ignored = [line[3:] for line in status.splitlines() if line.startswith("!! ")]

@@ -23,6 +23,9 @@ MODEL = "claude-sonnet-4-5"
 SIDE_TEXT = "Fake title"
 # Claude Code adds its own context to user messages inside these tags; they are not what was typed.
 _INJECTED_PREFIXES = ("<system-reminder>", "<command-name>", "<local-command", "Caveat:")
+# Text typed while a turn runs reaches the model inside that turn as a system message of this form.
+MID_TURN_PREFIX = "The user sent a new message while you were working:\n"
+MID_TURN_END = "\n\nIMPORTANT:"
 
 
 @dataclass
@@ -94,6 +97,35 @@ class Request:
         typed = [t for t in texts if not t.lstrip().startswith(_INJECTED_PREFIXES)]
         return (typed or texts or [""])[-1]
 
+    def new_user_texts(self) -> list[str]:
+        """Typed texts of the user messages after the last assistant message (this turn's input).
+
+        Messages queued while a turn ran arrive together here, one text block each.
+        """
+        tail: list[dict] = []
+        for message in reversed(self.messages):
+            if message.get("role") == "assistant":
+                break
+            if message.get("role") == "user":
+                tail.insert(0, message)
+        return [b.get("text", "") for m in tail for b in _blocks(m)
+                if b.get("type") == "text" and b.get("text") and not b["text"].lstrip().startswith(_INJECTED_PREFIXES)]
+
+    def mid_turn_texts(self) -> list[str]:
+        """Texts the person typed during this turn that Claude Code folded into it (no new turn, no hook)."""
+        out = []
+        for message in self.messages[self._after_last_assistant():]:
+            content = message.get("content")
+            texts = [content] if isinstance(content, str) else [b.get("text", "") for b in _blocks(message)]
+            for text in texts:
+                if message.get("role") == "system" and text.startswith(MID_TURN_PREFIX):
+                    out.append(text[len(MID_TURN_PREFIX):].split(MID_TURN_END)[0])
+        return out
+
+    def _after_last_assistant(self) -> int:
+        roles = [m.get("role") for m in self.messages]
+        return len(roles) - roles[::-1].index("assistant") if "assistant" in roles else 0
+
     def user_texts(self) -> list[str]:
         """Every typed user text in the conversation this request carries, in order."""
         out = []
@@ -120,7 +152,7 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self._script: deque[Reply] = deque()
         self._pending_then: deque[str] = deque()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # wait_for predicates call the locked accessors
         self._changed = threading.Condition(self._lock)
         self._slow: list[Slow] = []
         self._ids = itertools.count(1)
@@ -146,9 +178,17 @@ class FakeAnthropic:
         with self._lock:
             return [r for r in self.requests if r.is_main_loop]
 
+    def turns(self) -> list[list[str]]:
+        """For each main-loop request that started a turn (not a tool result): the typed texts it carried."""
+        return [r.new_user_texts() for r in self.main_requests() if not r.answers_tool]
+
+    def mid_turn_messages(self) -> list[str]:
+        """Texts typed while a tool turn ran, in order, as Claude Code folded them into that turn."""
+        return [text for r in self.main_requests() for text in r.mid_turn_texts()]
+
     def prompts(self) -> list[str]:
-        """The typed user texts of main-loop requests that started a turn (not tool results), in order."""
-        return [r.last_user_text() for r in self.main_requests() if not r.answers_tool]
+        """Every typed user text the agent sent, in order (Claude Code ends a batched one with a newline)."""
+        return [text.rstrip("\n") for turn in self.turns() for text in turn]
 
     def wait_for(self, predicate, timeout: float = 30.0) -> Any:
         """Block until `predicate(self)` is truthy after a request arrives; fail after `timeout`."""
@@ -286,6 +326,8 @@ def _handler_for(api: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
         do_GET = do_PUT = do_DELETE = do_PATCH = _other
 
         def do_HEAD(self) -> None:
+            with api._changed:
+                api.other_paths.append(f"HEAD {self.path}")
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()

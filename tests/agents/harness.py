@@ -41,7 +41,7 @@ try:
     payload = json.loads(payload)
 except ValueError:
     pass
-env = {k: v for k, v in os.environ.items() if k.startswith(("CLAUDE", "AO_", "ANTHROPIC_BASE", "TMUX")) or k in ("PWD",)}
+env = {k: v for k, v in os.environ.items() if k.startswith(("CLAUDE", "AO_", "ANTHROPIC_BASE", "TMUX", "PWD"))}
 with open(sys.argv[1], "a") as log:
     log.write(json.dumps({"ts": stamp, "argv": sys.argv[2:], "env": env, "payload": payload}) + "\\n")
 """
@@ -183,6 +183,20 @@ class Pane:
 
     def kill_server(self) -> None:
         self.run("kill-server", check=False)
+
+
+# Claude Code 2.1.197 in a 200x50 pane collapses a paste of more than 800 characters or more than
+# 3 lines into a placeholder on the input line: `[Pasted text #N]` or `[Pasted text #N +K lines]`.
+COLLAPSED_PASTE = re.compile(r"^\u276f\u00a0.*\[Pasted text #\d+(?: \+\d+ lines)?\]", re.MULTILINE)
+PASTE_COLLAPSE_CHARS, PASTE_COLLAPSE_LINES = 800, 3
+
+
+def input_line_shows(text: str) -> re.Pattern[str]:
+    """What the live input line (`❯` + no-break space, at column 0) looks like once `text` is pasted."""
+    if len(text) > PASTE_COLLAPSE_CHARS or len(text.splitlines()) > PASTE_COLLAPSE_LINES:
+        return COLLAPSED_PASTE
+    first = text.splitlines()[0][:100].replace("\t", "    ") if text else ""
+    return re.compile("^\u276f\u00a0" + re.escape(first), re.MULTILINE)
 
 
 def is_idle(screen: str) -> bool:

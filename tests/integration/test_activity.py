@@ -173,14 +173,19 @@ def test_ao_hook_records_an_agents_signal_at_once_and_proves_a_submission(ao, da
            "tool_input": {"command": "rm -rf build"}}
     hooked = ao("hook", "claude-code", input=json.dumps(ask), env=env)
     assert (hooked.returncode, hooked.stdout, hooked.stderr) == (0, "", "")  # a hook never speaks to the agent
-    view = ao_sessions(ao)["shop-1"]  # no pass in between
+    view = ao_sessions(ao)["shop-1"]  # no pass in between: the signal is the activity at once
     assert (view["activity"], view["activityReason"]) == ("waiting", "permission: Bash(rm -rf build)")
 
-    assert ao("send", "shop-1", "is the build green?").returncode == 6
+    stop = {"hook_event_name": "Stop", "session_id": "c-1"}
+    assert ao("hook", "claude-code", input=json.dumps(stop), env=env).returncode == 0
+    assert ao_sessions(ao)["shop-1"]["activity"] == "idle"
+
+    assert ao("send", "shop-1", "is the build green?").stdout.strip() == "message/shop-1 delivered"
     submit = {"hook_event_name": "UserPromptSubmit", "session_id": "c-1", "prompt": "is the build green?"}
     assert ao("hook", "claude-code", input=json.dumps(submit), env=env).returncode == 0
     assert ao_sessions(ao)["shop-1"]["activity"] == "working"
-    assert messages(ao, "shop-1")[-1]["outcome"] == "queued"  # only a typed (delivering) message is proven
+    proven = messages(ao, "shop-1")[-1]
+    assert proven["outcome"] == "submitted" and proven["submittedAt"]  # the agent's own word
 
     for junk in ("not json", "[]", json.dumps({"hook_event_name": "Stop"})):
         assert ao("hook", "claude-code", input=junk, env={"AO_SESSION_ID": "no-such"}).returncode == 0

@@ -177,6 +177,12 @@ def test_entering_and_leaving_waiting_are_events_and_reset_the_notice(conn: sqli
     assert _events(conn) == [("shop-1", "Warning", store.WAITING_EVENT), ("shop-1", "Normal", store.ANSWERED_EVENT)]
 
 
+def test_a_late_generic_permission_notice_keeps_the_named_tool_call(conn: sqlite3.Connection) -> None:
+    store.record_signal(conn, "shop-1", Reading(WAITING, "permission: Bash(x)", "signal"), None, 1.0)
+    store.record_signal(conn, "shop-1", Reading(WAITING, "permission", "signal"), None, 7.0)
+    assert store.load(conn, "shop-1").current.reason == "permission: Bash(x)"
+
+
 def test_signals_become_the_activity_at_once_and_restart_clears_them(conn: sqlite3.Connection) -> None:
     store.record_signal(conn, "shop-1", Reading(WAITING, "permission: Bash(x)", "signal"), "conv-1", 5.0)
     row = store.load(conn, "shop-1")

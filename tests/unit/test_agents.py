@@ -13,15 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.manifest.models import Preset as ManifestPreset
 from reconciler.sessions.agents import (
     DEFAULT_PRESET,
     EXPAND_SCRIPT,
     PRESETS,
     FileArg,
     PromptFiles,
-    agent_args,
+    agent_program,
     describe_argv,
     expand,
+    launch_argv,
+    new_conversation_id,
+    prepare_conversation,
     preset_args,
 )
 from reconciler.sessions.naming import orchestrator_id
@@ -37,38 +41,46 @@ FILES = PromptFiles(role=DIR / "role.md", task=DIR / "task.md", combined=DIR / "
 LAUNCH = ("/bin/sh", "-c", EXPAND_SCRIPT, "ao-launch")
 ROLE, TASK, PROMPT = "f:/data/sessions/shop-2/role.md", "f:/data/sessions/shop-2/task.md", "f:/data/sessions/shop-2/prompt.md"
 SHELL = "/usr/local/bin/test-shell"
+CID = "0b7e5c1a-3f2d-4c8e-9a6b-1d2e3f4a5b6c"  # a conversation id ao recorded
+CODEX = ("--no-daemon", "-c", "features.daemon_auto_start=false")
+AIDER = ("--no-gitignore", "--no-check-update", "--no-show-release-notes", "--no-analytics",
+         "--chat-history-file", "/data/sessions/shop-2/aider.chat.history.md",
+         "--input-history-file", "/data/sessions/shop-2/aider.input.history",
+         "--llm-history-file", "/data/sessions/shop-2/aider.llm.history")
+AIDER_SCRIPT = 'aider "$@" --message-file "$0"; exec aider "$@" --restore-chat-history'
+AIDER_Q = " ".join(shlex.quote(a) for a in AIDER)
 
-# preset -> (fresh argv, fresh human form, resume argv, resume human form)
+# preset -> (fresh argv, fresh human form, resume argv, resume human form), with conversation id CID
 EXPECTED: dict[str, tuple[tuple[str, ...], str, tuple[str, ...], str]] = {
     "claude-code": (
-        (*LAUNCH, "a:claude", "a:--append-system-prompt", ROLE, TASK),
-        "claude --append-system-prompt <contents of role.md> <contents of task.md>",
-        (*LAUNCH, "a:claude", "a:--continue", "a:--append-system-prompt", ROLE),
-        "claude --continue --append-system-prompt <contents of role.md>",
+        (*LAUNCH, "a:claude", "a:--session-id", f"a:{CID}", "a:--append-system-prompt", ROLE, TASK),
+        f"claude --session-id {CID} --append-system-prompt <contents of role.md> <contents of task.md>",
+        (*LAUNCH, "a:claude", "a:--resume", f"a:{CID}", "a:--append-system-prompt", ROLE),
+        f"claude --resume {CID} --append-system-prompt <contents of role.md>",
     ),
     "codex": (
-        (*LAUNCH, "a:codex", PROMPT),
-        "codex <contents of prompt.md>",
-        ("codex", "resume", "--last"),
-        "codex resume --last",
+        (*LAUNCH, "a:codex", *(f"a:{a}" for a in CODEX), PROMPT),
+        "codex --no-daemon -c features.daemon_auto_start=false <contents of prompt.md>",
+        ("codex", *CODEX, "resume", CID),
+        f"codex --no-daemon -c features.daemon_auto_start=false resume {CID}",
     ),
     "aider": (
-        ("aider", "--read", "/data/sessions/shop-2/prompt.md"),
-        "aider --read /data/sessions/shop-2/prompt.md",
-        ("aider", "--read", "/data/sessions/shop-2/prompt.md"),
-        "aider --read /data/sessions/shop-2/prompt.md",
+        ("/bin/sh", "-c", AIDER_SCRIPT, "/data/sessions/shop-2/prompt.md", *AIDER),
+        f"/bin/sh -c {shlex.quote(AIDER_SCRIPT)} /data/sessions/shop-2/prompt.md {AIDER_Q}",
+        ("aider", *AIDER, "--restore-chat-history"),
+        f"aider {AIDER_Q} --restore-chat-history",
     ),
     "opencode": (
         (*LAUNCH, "a:opencode", "a:--prompt", PROMPT),
         "opencode --prompt <contents of prompt.md>",
-        ("opencode", "--continue"),
-        "opencode --continue",
+        ("opencode", "--session", CID),
+        f"opencode --session {CID}",
     ),
     "gemini": (
-        (*LAUNCH, "a:gemini", "a:--prompt-interactive", PROMPT),
-        "gemini --prompt-interactive <contents of prompt.md>",
-        (*LAUNCH, "a:gemini", "a:--prompt-interactive", PROMPT),
-        "gemini --prompt-interactive <contents of prompt.md>",
+        (*LAUNCH, "a:gemini", "a:--session-id", f"a:{CID}", "a:--prompt-interactive", PROMPT),
+        f"gemini --session-id {CID} --prompt-interactive <contents of prompt.md>",
+        ("gemini", "--resume", CID),
+        f"gemini --resume {CID}",
     ),
     "shell": ((SHELL,), SHELL, (SHELL,), SHELL),
     "demo": (
@@ -90,41 +102,52 @@ def test_every_preset_has_an_expectation() -> None:
     assert DEFAULT_PRESET in PRESETS
 
 
+def test_the_manifest_accepts_exactly_the_presets_of_the_table() -> None:
+    assert [p.value for p in ManifestPreset] == list(PRESETS)
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
 @pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
 def test_preset_argv(name: str, resume: bool) -> None:
     fresh, fresh_human, resumed, resumed_human = EXPECTED[name]
     argv, human = (resumed, resumed_human) if resume else (fresh, fresh_human)
-    assert expand(preset_args(name, FILES, resume=resume)) == argv
-    assert expand(agent_args({"preset": name}, FILES, resume=resume)) == argv
+    assert expand(launch_argv({"preset": name}, FILES, conversation_id=CID, resume=resume)) == argv
     assert describe_argv(argv) == human
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_only_presets_that_resume_change_their_argv_on_relaunch(name: str) -> None:
-    changes = preset_args(name, FILES, resume=True) != preset_args(name, FILES, resume=False)
+    changes = preset_args(name, FILES, resume=True, conversation_id=CID) != preset_args(
+        name, FILES, resume=False, conversation_id=CID)
     assert changes == PRESETS[name].resumes
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_a_preset_runs_its_own_binary(name: str) -> None:
-    args = preset_args(name, FILES, resume=False)
+    args = preset_args(name, FILES, resume=False, conversation_id=CID)
     binary = PRESETS[name].binary
     if binary is not None:
-        assert args[0] == binary
+        assert agent_program({"preset": name}, args) == binary
+        assert binary in [a for a in args if isinstance(a, str)] or binary in str(args)
     # Prompts travel through files, never as text in the argv.
     assert all(isinstance(a, FileArg) or "\n" not in a for a in args)
 
 
+def test_a_new_conversation_id_only_for_agents_that_let_ao_choose() -> None:
+    chosen = {name for name in PRESETS if new_conversation_id(name)}
+    assert chosen == {"claude-code", "gemini"}
+    assert new_conversation_id("claude-code") != new_conversation_id("claude-code")
+
+
 def test_no_preset_means_the_default_preset() -> None:
-    assert agent_args({}, FILES, resume=False) == preset_args(DEFAULT_PRESET, FILES, resume=False)
-    assert agent_args({"preset": None, "command": []}, FILES, resume=True) == preset_args(DEFAULT_PRESET, FILES, resume=True)
+    assert launch_argv({}, FILES, conversation_id=CID, resume=False) == preset_args(
+        DEFAULT_PRESET, FILES, resume=False, conversation_id=CID)
 
 
 def test_an_explicit_command_wins_over_a_preset() -> None:
     agent = {"preset": "codex", "command": ["my-agent", "--model", "x y", "$HOME"]}
     for resume in (False, True):
-        argv = expand(agent_args(agent, FILES, resume=resume))
+        argv = expand(launch_argv(agent, FILES, conversation_id=None, resume=resume))
         assert argv == ("my-agent", "--model", "x y", "$HOME")
         assert describe_argv(argv) == "my-agent --model 'x y' '$HOME'"
 
@@ -132,6 +155,34 @@ def test_an_explicit_command_wins_over_a_preset() -> None:
 def test_unknown_preset() -> None:
     with pytest.raises(ValueError, match="nope"):
         preset_args("nope", FILES, resume=False)
+
+
+@pytest.mark.parametrize("name", ["codex", "opencode"])
+def test_an_agent_assigned_id_not_yet_recorded_is_found_by_the_pane(name: str) -> None:
+    """No recorded id: resume_agent finds this directory's conversation, else starts fresh."""
+    argv = launch_argv({"preset": name}, FILES, conversation_id=None, resume=True)
+    fresh = expand(launch_argv({"preset": name}, FILES, conversation_id=None, resume=False))
+    assert argv == [sys.executable, "-m", "reconciler.sessions.resume_agent", name,
+                    "/data/sessions/shop-2/conversation-id", "--", *fresh]
+
+
+def test_the_conversation_is_recorded_and_reused(tmp_path: Path) -> None:
+    claude = {"preset": "claude-code"}
+    cid, resume = prepare_conversation(claude, tmp_path, resume=False)
+    assert resume is False and cid and (tmp_path / "conversation-id").read_text().strip() == cid
+    assert prepare_conversation(claude, tmp_path, resume=True) == (cid, True)
+    fresh, resume = prepare_conversation(claude, tmp_path, resume=False)
+    assert fresh != cid and resume is False
+    # Nothing recorded: an agent that needs ao's id to resume starts fresh with a new one.
+    (tmp_path / "conversation-id").unlink()
+    cid2, resume = prepare_conversation(claude, tmp_path, resume=True)
+    assert resume is False and cid2 and cid2 != fresh
+    # An agent that assigns its own id: a fresh start forgets the old one; a resume finds it later.
+    assert prepare_conversation({"preset": "opencode"}, tmp_path, resume=False) == (None, False)
+    assert not (tmp_path / "conversation-id").exists()
+    assert prepare_conversation({"preset": "opencode"}, tmp_path, resume=True) == (None, True)
+    (tmp_path / "conversation-id").write_text("ses_1\n")
+    assert prepare_conversation({"preset": "opencode"}, tmp_path, resume=True) == ("ses_1", True)
 
 
 def test_describe_argv_of_a_plain_argv_and_of_literal_prefixes() -> None:
@@ -209,7 +260,7 @@ def test_presets_reach_their_binary_with_the_prompt_contents(name: str, resume: 
     fake.write_text(f"#!{sys.executable}\n{DUMP}\n")
     fake.chmod(0o755)
     out = tmp_path / "argv.pickle"
-    argv = expand(preset_args(name, prompt_files, resume=resume))
+    argv = expand(preset_args(name, prompt_files, resume=resume, conversation_id=CID))
     if argv[0] != "/bin/sh":  # a plain argv: what the multiplexer runs directly
         argv = ("/bin/sh", "-c", 'exec "$@"', "sh", *argv)
     result = run_launcher(argv, out, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -220,14 +271,14 @@ def test_presets_reach_their_binary_with_the_prompt_contents(name: str, resume: 
 
     role, task, combined = content(prompt_files.role), content(prompt_files.task), content(prompt_files.combined)
     expected = {
-        ("claude-code", False): [b"--append-system-prompt", role, task],
-        ("claude-code", True): [b"--continue", b"--append-system-prompt", role],
-        ("codex", False): [combined],
-        ("codex", True): [b"resume", b"--last"],
+        ("claude-code", False): [b"--session-id", CID.encode(), b"--append-system-prompt", role, task],
+        ("claude-code", True): [b"--resume", CID.encode(), b"--append-system-prompt", role],
+        ("codex", False): [*(a.encode() for a in CODEX), combined],
+        ("codex", True): [*(a.encode() for a in CODEX), b"resume", CID.encode()],
         ("opencode", False): [b"--prompt", combined],
-        ("opencode", True): [b"--continue"],
-        ("gemini", False): [b"--prompt-interactive", combined],
-        ("gemini", True): [b"--prompt-interactive", combined],
+        ("opencode", True): [b"--session", CID.encode()],
+        ("gemini", False): [b"--session-id", CID.encode(), b"--prompt-interactive", combined],
+        ("gemini", True): [b"--resume", CID.encode()],
     }
     assert received(out) == expected[name, resume]
 
@@ -376,10 +427,57 @@ def test_written_prompts_survive_the_launcher(tmp_path: Path) -> None:
     """End to end: rendered prompts, claude-code's argv, the real /bin/sh launcher."""
     files = write_prompts(tmp_path / "sp-2", worker(task='Fix "quotes", `ticks` and $VARS — ünïcödé'))
     out = tmp_path / "argv.pickle"
-    args = [sys.executable, "-c", DUMP, *preset_args("claude-code", files, resume=False)[1:]]
+    args = [sys.executable, "-c", DUMP, *preset_args("claude-code", files, resume=False, conversation_id=CID)[1:]]
     assert run_launcher(expand(args), out).returncode == 0
     assert received(out) == [
+        b"--session-id", CID.encode(),
         b"--append-system-prompt",
         files.role.read_bytes().rstrip(b"\n"),
         files.task.read_bytes().rstrip(b"\n"),
     ]
+
+
+# ------------------------------------------------------------------------- first-run conditions
+
+
+def test_first_run_problems_name_the_missing_config_and_its_fix(tmp_path: Path) -> None:
+    from reconciler.sessions.presets import first_run_problems
+
+    env = {"HOME": str(tmp_path)}
+    problems = first_run_problems("gemini", env)
+    assert len(problems) == 2 and "selectedType" in problems[0] and "trustedFolders.json" in problems[1]
+    (tmp_path / ".gemini").mkdir()
+    (tmp_path / ".gemini" / "settings.json").write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}')
+    (tmp_path / ".gemini" / "trustedFolders.json").write_text("{}")
+    assert first_run_problems("gemini", env) == []
+    # An override folder in the agent's env is where the agent looks, so it is where ao looks.
+    codex_home = tmp_path / "codex"
+    codex_home.mkdir()
+    assert [p.split(" (")[0] for p in first_run_problems("codex", {**env, "CODEX_HOME": str(codex_home)})] == [
+        "codex: stops on sign-in", "codex: stops on project trust"]
+    (codex_home / "auth.json").write_text("{}")
+    (codex_home / "config.toml").write_text('[projects."/r"]\ntrust_level = "trusted"\n')
+    assert first_run_problems("codex", {**env, "CODEX_HOME": str(codex_home)}) == []
+    (tmp_path / ".claude.json").write_text('{"hasCompletedOnboarding": true}')
+    assert [p.split(" (")[0] for p in first_run_problems("claude-code", env)] == [
+        'claude-code: stops on folder trust']
+    assert first_run_problems("aider", env) == first_run_problems("demo", env) == []
+
+
+def test_a_claude_conversation_never_written_is_started_afresh_under_the_same_id(tmp_path):
+    from reconciler.sessions.agents import claude_conversation_kept, prepare_conversation
+
+    session_dir, config, cwd = tmp_path / "s", tmp_path / "cfg", "/work/wt.x/shop-1"
+    env = {"CLAUDE_CONFIG_DIR": str(config)}
+    first, resume = prepare_conversation({"preset": "claude-code"}, session_dir, resume=False)
+    assert first and resume is False
+
+    def kept(cid: str) -> bool:
+        return claude_conversation_kept(cid, cwd, env)
+
+    # Killed before its first turn reached the transcript: `--resume` would fail, so start fresh, same id.
+    assert prepare_conversation({"preset": "claude-code"}, session_dir, resume=True, kept=kept) == (first, False)
+    transcript = config / "projects" / "-work-wt-x-shop-1" / f"{first}.jsonl"
+    transcript.parent.mkdir(parents=True)
+    transcript.write_text('{"type":"user","message":{"role":"user","content":"hi"}}\n')
+    assert prepare_conversation({"preset": "claude-code"}, session_dir, resume=True, kept=kept) == (first, True)
