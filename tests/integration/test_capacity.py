@@ -132,7 +132,7 @@ def test_a_memory_reserve_above_what_is_free_holds_new_agents_and_leaves_running
     assert "new agents may start" in ao("doctor").stdout
 
 
-def test_bad_limits_are_refused_and_change_nothing(ao, data_dir, repo, write_manifest) -> None:
+def test_bad_limits_are_refused_and_the_data_dir_limit_stays_until_changed(ao, data_dir, repo, write_manifest) -> None:
     bad = ao("reconcile", "--max-running", "three")
     assert bad.returncode == 2 and "--max-running 'three' is not a number" in bad.stderr
     bad = ao("reconcile", "--memory-reserve", "lots")
@@ -142,6 +142,16 @@ def test_bad_limits_are_refused_and_change_nothing(ao, data_dir, repo, write_man
     result = ao("apply", "-f", str(invalid))
     assert result.returncode == 2 and "maxRunningWorkers" in result.stderr
     assert ao_sessions(ao) == {}
+
+    # The environment variable sets the data dir's limit like the flag; it stays until changed.
+    assert ao("reconcile", env={"AO_MAX_RUNNING": "2"}).returncode == 0
+    assert "max running  2 workers of all projects at once" in ao("doctor").stdout
+    good = write_manifest(manifest(repo, 3))
+    assert ao("apply", "-f", str(good)).returncode == 0
+    assert sorted(alive_panes(data_dir)) == ["cap-1", "cap-2"]
+    assert ao("reconcile", "--max-running", "none").returncode == 0
+    assert sorted(alive_panes(data_dir)) == ["cap-1", "cap-2", "cap-3"]
+    assert "no data-dir limit on running workers" in ao("doctor").stdout
 
 
 class Sampler(threading.Thread):
