@@ -269,3 +269,15 @@ def test_never_more_than_the_limit_and_always_in_order(states: list[str], limit:
     assert all(v in (Verb.QUEUE, Verb.WAIT) for v in verbs[waiting_from:])
     if len(after) < limit:
         assert waiting_from == len(verbs)  # nobody waits while there is room
+
+
+def test_the_orchestrator_is_told_when_a_waiting_worker_starts() -> None:
+    from reconciler.reconcile.notices import notice
+
+    dps = six(3)
+    records, lives = _three_running_three_waiting(dps)
+    lives = [dead(find(dps, "shop", "w2"), "shop-2", status=0) if l.session_id == "shop-2" else l for l in lives]
+    actions = plan(world(dps, records, lives, {"shop": 7}))
+    start = next(a for a in actions if a.session_id == "shop-4")
+    assert notice(start, "created", "", NOW) == "shop-4 started: there was room for it at last (it waited for capacity)"
+    assert notice(next(a for a in actions if a.session_id == "shop-5"), "pending", "", NOW) is None
