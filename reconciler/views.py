@@ -13,7 +13,7 @@ from typing import Any
 from .activity.store import ActivityRow
 from .reconcile.execute import PAST_TENSE
 from .reconcile.reconcile_pass import PassReport
-from .reconcile.status import project_status
+from .reconcile.status import CAPACITY, project_status
 from .registry.records import (
     EventRecord,
     MessageRecord,
@@ -81,7 +81,9 @@ def activity_fields(record: SessionRecord, live: Observed | None, activity: Acti
             "activitySince": iso(activity.since)}
 
 
-def session_view(record: SessionRecord, live: Observed | None, activity: ActivityRow | None = None) -> dict[str, Any]:
+def session_view(record: SessionRecord, live: Observed | None, activity: ActivityRow | None = None,
+                 rss: int | None = None) -> dict[str, Any]:
+    """`rss`: the resident memory of the session's process tree, in bytes (see `Service.memory_usage`)."""
     spec = record.spec or {}
     return {
         "id": record.id,
@@ -97,6 +99,7 @@ def session_view(record: SessionRecord, live: Observed | None, activity: Activit
         "restarts": record.restarts,
         "runtime": record.runtime,
         "pid": (live.pid if live and live.alive else None),
+        "rssBytes": rss if live is not None and live.alive else None,
         "exitCode": record.exit_code,
         "branch": record.branch,
         "workspace": record.workspace,
@@ -110,8 +113,11 @@ def session_view(record: SessionRecord, live: Observed | None, activity: Activit
     }
 
 
-def project_view(record: ProjectRecord, sessions: list[SessionRecord], observed: Mapping[str, Observed]) -> dict[str, Any]:
+def project_view(record: ProjectRecord, sessions: list[SessionRecord], observed: Mapping[str, Observed],
+                 declared: int | None = None) -> dict[str, Any]:
+    """`declared`: how many sessions the project declares (workers, and its orchestrator when enabled)."""
     running = sum(1 for s in sessions if s.phase == Phase.RUNNING)
+    pending = sum(1 for s in sessions if s.phase == Phase.PENDING and s.reason == CAPACITY)
     status = project_status(record, sessions, observed)
     return {
         "name": record.name,
@@ -123,6 +129,9 @@ def project_view(record: ProjectRecord, sessions: list[SessionRecord], observed:
         "observedGeneration": record.observed_generation,
         "sessions": len(sessions),
         "running": running,
+        "declared": declared if declared is not None else len(sessions),
+        "pending": pending,  # waiting for capacity
+        "maxRunningWorkers": (record.spec.get("limits") or {}).get("maxRunningWorkers"),
         "source": record.source,
         "suspended": bool(record.suspended),
         "createdAt": iso(record.created_at),

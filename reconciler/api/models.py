@@ -73,6 +73,7 @@ class SessionView(_View):
     restarts: int
     runtime: str | None = None
     pid: int | None = None
+    rssBytes: int | None = Field(default=None, description="Resident memory of the agent's process tree, bytes.")
     exitCode: int | None = None
     branch: str | None = None
     workspace: str | None = None
@@ -96,6 +97,9 @@ class ProjectView(_View):
     observedGeneration: int
     sessions: int | list[SessionView] = Field(description="A count in lists; the sessions themselves for one project.")
     running: int
+    declared: int | None = Field(default=None, description="Sessions declared: workers, and the orchestrator.")
+    pending: int = Field(default=0, description="Sessions waiting for capacity (Pending, reason Capacity).")
+    maxRunningWorkers: int | None = None
     source: str | None = None
     suspended: bool
     createdAt: str | None = None

@@ -40,7 +40,7 @@ def apply_body(report: ApplyReport) -> dict:
 @router.get("", response_model=list[ProjectView])
 def list_projects(ao: ServiceDep) -> list[dict]:
     observed = ao.observe()
-    return [project_view(p, ao.sessions(p.name), observed) for p in ao.projects()]
+    return [project_view(p, ao.sessions(p.name), observed, ao.declared(p)) for p in ao.projects()]
 
 
 @router.get("/{name}", response_model=ProjectView)
@@ -49,9 +49,10 @@ def get_project(name: ProjectName, ao: ServiceDep) -> dict:
     if record is None or record.deleted:
         raise ApiError(404, "PROJECT_NOT_FOUND", f"no project {name!r}")
     observed = ao.observe()
-    view = project_view(record, ao.sessions(name), observed)
-    activity = ao.activity()
-    view["sessions"] = [session_view(s, observed.get(s.id), activity.get(s.id)) for s in ao.sessions(name)]
+    view = project_view(record, ao.sessions(name), observed, ao.declared(record))
+    activity, rss = ao.activity(), ao.memory_usage(observed)
+    view["sessions"] = [session_view(s, observed.get(s.id), activity.get(s.id), rss.get(s.id))
+                        for s in ao.sessions(name)]
     return view
 
 

@@ -41,7 +41,8 @@ def session_or_404(ao: Service, session_id: str) -> dict:
     if record is None:
         raise ApiError(404, "SESSION_NOT_FOUND", f"no session {session_id!r}")
     observed = ao.observe().get(session_id)
-    view = session_view(record, observed, ao.activity().get(record.id))
+    rss = ao.memory_usage({session_id: observed} if observed else {}).get(session_id)
+    view = session_view(record, observed, ao.activity().get(record.id), rss)
     view["conditions"] = conditions(record, observed)
     return view
 
@@ -49,8 +50,8 @@ def session_or_404(ao: Service, session_id: str) -> dict:
 @router.get("/sessions", response_model=list[SessionView])
 def list_sessions(ao: ServiceDep, project: str | None = None) -> list[dict]:
     observed = ao.observe()
-    activity = ao.activity()
-    return [session_view(s, observed.get(s.id), activity.get(s.id)) for s in ao.sessions(project)]
+    activity, rss = ao.activity(), ao.memory_usage(observed)
+    return [session_view(s, observed.get(s.id), activity.get(s.id), rss.get(s.id)) for s in ao.sessions(project)]
 
 
 @router.get("/sessions/{session_id}", response_model=SessionView)

@@ -9,7 +9,7 @@ import typer
 import yaml
 
 from ..errors import EXIT_FAILURE, UsageError
-from .common import examples, service
+from .common import MaxRunningOption, MemoryReserveOption, examples, service, set_limits
 from .output import ShortFormat
 from .report import print_apply, print_pass
 
@@ -40,6 +40,8 @@ def apply(
     output: OutputOption = ShortFormat.text,
     wait: Annotated[bool, typer.Option("--wait", help="Return once the projects are Synced and Healthy.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="With --wait: seconds before failing (exit 1).")] = 120.0,
+    max_running: MaxRunningOption = None,
+    memory_reserve: MemoryReserveOption = None,
 ) -> None:
     """Record the desired state from manifests, then converge the affected projects once.
 
@@ -48,6 +50,8 @@ def apply(
     added with `ao spawn` are kept.
     """
     loaded = _load(filename, preflight=True)
+    if not dry_run:
+        set_limits(ctx, max_running, memory_reserve)
     ao = service(ctx)
     report = ao.apply(loaded, dry_run=dry_run)
     print_apply(report, output.value)

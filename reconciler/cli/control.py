@@ -20,7 +20,14 @@ from ..reconcile.ratelimit import LaunchLimiter
 from ..reconcile.service import Service
 from ..reconcile.status import project_status, session_ready
 from ..registry.records import Phase, SessionRecord
-from .common import SessionArg, examples, service
+from .common import (
+    MaxRunningOption,
+    MemoryReserveOption,
+    SessionArg,
+    examples,
+    service,
+    set_limits,
+)
 from .output import ShortFormat
 
 
@@ -30,6 +37,8 @@ def controller(
     resync: Annotated[float, typer.Option("--resync", min=0.2, help="Seconds between passes when nothing changes.")] = DEFAULT_RESYNC_SECONDS,
     max_launch_rate: Annotated[float, typer.Option("--max-launch-rate", min=0.1, help="Agent launches per second, at most.")] = 10.0,
     log_format: Annotated[ShortFormat, typer.Option("--log-format", help="text or json (one object per line).")] = ShortFormat.text,
+    max_running: MaxRunningOption = None,
+    memory_reserve: MemoryReserveOption = None,
 ) -> None:
     """Keep every project as declared, continuously (foreground; Ctrl-C stops it, not the sessions).
 
@@ -42,6 +51,7 @@ def controller(
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
         raise UsageError(f"not a folder: {', '.join(missing)}", hint="--watch takes folders of manifests")
+    set_limits(ctx, max_running, memory_reserve)
     ao = Service(ctx.obj, limiter=LaunchLimiter(max_launch_rate))
     loop = Controller(ao, Settings(watch=folders, resync=resync),
                       log=lambda entry: typer.echo(format_line(entry, log_format.value)))
@@ -185,7 +195,7 @@ def _kind(kind: str) -> str:
 
 def register(app: typer.Typer) -> None:
     app.command(epilog=examples("ao controller --watch manifests/", "ao controller --watch manifests/ --log-format json",
-                                "ao controller --resync 5 --max-launch-rate 2"))(controller)
+                                "ao controller --resync 5 --max-launch-rate 2", "ao controller --watch manifests/ --max-running 4"))(controller)
     app.command(epilog=examples("ao wait project shop --for ready --timeout 120",
                                 "ao wait session shop-3 --for deleted"))(wait)
     app.command(epilog=examples("ao suspend project shop", "ao suspend session shop-2"))(suspend)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import AoError, NotFound
+from ..reconcile.capacity import size
 from ..reconcile.service import Service
 from ..reconcile.status import conditions
 from ..registry.records import Phase
@@ -53,8 +54,8 @@ def _quiet_observe(ao: Service) -> dict[str, Any] | None:
 
 
 def _session_views(ao: Service, records: list, live: dict[str, Any] | None) -> list[dict[str, Any]]:
-    activity = ao.activity()
-    views = [session_view(r, (live or {}).get(r.id), activity.get(r.id)) for r in records]
+    activity, rss = ao.activity(), ao.memory_usage(live or {})
+    views = [session_view(r, (live or {}).get(r.id), activity.get(r.id), rss.get(r.id)) for r in records]
     if live is None:  # unknown, which is not the same as "missing"
         for view in views:
             view["agent"] = "?"
@@ -94,6 +95,13 @@ def _activity_cell(view: dict[str, Any], row: Any, now: float) -> str:
         else view["activity"]
 
 
+def _waiting_for(view: dict[str, Any]) -> str:
+    """What the agent waits for, or, for a session waiting to start, the limit that holds it."""
+    if view["phase"] == Phase.PENDING and view["reason"] == "Capacity":
+        return (view["message"] or "").removeprefix("waiting for capacity: ")
+    return view["activityReason"] if view["activity"] == "waiting" else ""
+
+
 def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: bool, watch: bool = False) -> None:
     ao = service(ctx)
     if project is not None and ao.project(project) is None:
@@ -112,10 +120,9 @@ def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: boo
              _activity_cell(v, activity.get(r.id), now), v["restarts"], age(r.created_at, now)]
             for v, r in zip(views, records, strict=True)]
     if output == Format.wide:
-        headers += ["PID", "BRANCH", "WORKSPACE", "REASON", "WAITING FOR"]
+        headers += ["PID", "MEMORY", "BRANCH", "WORKSPACE", "REASON", "WAITING FOR"]
         for row, v in zip(rows, views, strict=True):
-            row += [v["pid"], v["branch"], v["workspace"], v["reason"],
-                    v["activityReason"] if v["activity"] == "waiting" else ""]
+            row += [v["pid"], size(v["rssBytes"]), v["branch"], v["workspace"], v["reason"], _waiting_for(v)]
     if not rows:
         typer.echo("No sessions." if project is None else f"No sessions in project {project}.", err=True)
         return
@@ -143,20 +150,20 @@ def get_projects(ctx: typer.Context, output: FormatOption = Format.table) -> Non
     projects = ao.projects()
     sessions = ao.sessions()
     live = _observe(ao) or {}
-    views = [project_view(p, [s for s in sessions if s.project == p.name], live) for p in projects]
+    views = [project_view(p, [s for s in sessions if s.project == p.name], live, ao.declared(p)) for p in projects]
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
     if not views:
         typer.echo(f"No projects. Apply a manifest: {demo_manifest_hint()}", err=True)
         return
-    headers = ["NAME", "SYNC", "HEALTH", "RUNNING", "GENERATION", "OBSERVED", "AGE"]
-    rows = [[v["name"], v["sync"], v["health"], f"{v['running']}/{v['sessions']}", v["generation"],
-             v["observedGeneration"], age(p.created_at)] for v, p in zip(views, projects, strict=True)]
+    headers = ["NAME", "SYNC", "HEALTH", "RUNNING", "GENERATION", "OBSERVED", "PENDING", "AGE"]
+    rows = [[v["name"], v["sync"], v["health"], f"{v['running']}/{v['declared']}", v["generation"],
+             v["observedGeneration"], v["pending"], age(p.created_at)] for v, p in zip(views, projects, strict=True)]
     if output == Format.wide:
-        headers += ["PREFIX", "SOURCE"]
+        headers += ["PREFIX", "MAX WORKERS", "SOURCE"]
         for row, v in zip(rows, views, strict=True):
-            row += [v["prefix"], v["source"]]
+            row += [v["prefix"], v["maxRunningWorkers"], v["source"]]
     table(headers, rows)
 
 
@@ -201,8 +208,9 @@ def describe(
         record = ao.session(name)
         if record is None:
             raise NotFound(f"no session {name!r}", hint="see `ao get sessions --all`")
-        live = (_observe(ao) or {}).get(name)
-        view = session_view(record, live, ao.activity().get(name))
+        observed = _observe(ao) or {}
+        live = observed.get(name)
+        view = session_view(record, live, ao.activity().get(name), ao.memory_usage(observed).get(name))
         view["conditions"] = [{**c, "lastTransitionTime": iso(c["lastTransitionTime"])} for c in conditions(record, live)]
         view["spec"] = record.spec
         view["command"] = describe_argv(record.argv) if record.argv else None
@@ -212,7 +220,7 @@ def describe(
         project = ao.project(name)
         if project is None:
             raise NotFound(f"no project {name!r}", hint="see `ao get projects`")
-        view = project_view(project, ao.sessions(name), _observe(ao) or {})
+        view = project_view(project, ao.sessions(name), _observe(ao) or {}, ao.declared(project))
         view["deleted"] = bool(project.deleted)
         view["workers"] = [{"name": w.name, "owner": w.owner, **w.spec} for w in ao.workers(name)]
         view["sessionIds"] = [s.id for s in ao.sessions(name)]

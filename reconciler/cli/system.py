@@ -12,7 +12,7 @@ import typer
 from .. import __version__
 from ..errors import EXIT_FAILURE, AoError
 from ..runtime.fleet import fleet_for
-from .common import examples, service
+from .common import MaxRunningOption, MemoryReserveOption, examples, service, set_limits
 from .output import ShortFormat, emit
 from .report import print_pass
 
@@ -22,8 +22,11 @@ def reconcile(
     project: Annotated[list[str], typer.Option("--project", "-p", help="Only this project (repeatable).")] = [],  # noqa: B006
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
+    max_running: MaxRunningOption = None,
+    memory_reserve: MemoryReserveOption = None,
 ) -> None:
     """Run one pass: create what is missing, relaunch dead agents, reap what is no longer declared."""
+    set_limits(ctx, max_running, memory_reserve)
     ao = service(ctx)
     if project:
         known = {p.name for p in ao.projects()}
@@ -96,6 +99,24 @@ def _too_open(data_dir: Any) -> list[tuple[str, str]]:
     return found
 
 
+def _capacity_checks(ao: Any, check: Any) -> None:
+    """The machine's memory against the reserve, and the data dir's limit on running workers."""
+    from ..reconcile.capacity import size
+
+    settings = ao.limits()
+    memory = ao.machine_memory()
+    if memory is None:
+        check("memory", True, "unknown on this platform: only the limits hold starts back")
+    else:
+        low = memory.available < memory.reserve
+        check("memory", True, f"{size(memory.available)} available of {size(memory.total)}; reserve "
+              f"{size(memory.reserve)} ({settings.memory_reserve}): "
+              + ("below the reserve, no new agent starts" if low else "new agents may start"), warning=low)
+    limit = settings.max_running
+    check("max running", True, f"{limit} workers of all projects at once (--max-running)" if limit is not None
+          else "no data-dir limit on running workers (--max-running)")
+
+
 def doctor(
     ctx: typer.Context,
     output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
@@ -139,6 +160,7 @@ def doctor(
     controller = health.read(ao.data_dir)
     check("controller", controller is None or controller["healthy"],
           "no controller has run with this data dir" if controller is None else controller["summary"])
+    _capacity_checks(ao, check)
     try:
         _agent_checks(ao, check)
     except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
@@ -172,6 +194,6 @@ def schema() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=examples("ao reconcile", "ao reconcile -p shop --dry-run"))(reconcile)
+    app.command(epilog=examples("ao reconcile", "ao reconcile -p shop --dry-run", "ao reconcile --max-running 3"))(reconcile)
     app.command(epilog=examples("ao doctor", "ao doctor -o json"))(doctor)
     app.command(epilog=examples("ao schema > ao-v1.schema.json"))(schema)

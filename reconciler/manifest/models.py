@@ -178,6 +178,14 @@ class WorkerSpec(_Strict):
     )
 
 
+class LimitsSpec(_Strict):
+    maxRunningWorkers: Annotated[int, Strict(), Field(ge=0, le=10000)] | None = Field(
+        default=None,
+        description="Workers of this project running at once, at most (the orchestrator is not counted); "
+        "the others wait as Pending (reason Capacity). Omitted: no limit; 0: no worker runs.",
+    )
+
+
 class ProjectSpec(_Strict):
     repo: Text = Field(min_length=1, description="Git repository; relative paths resolve against the manifest file.")
     defaultBranch: Text = Field(default="main", pattern=BRANCH_PATTERN, description="Branch worktrees start from.")
@@ -196,6 +204,7 @@ class ProjectSpec(_Strict):
         default=RestartPolicy.ON_FAILURE, description="Restart policy of workers: Always, OnFailure or Never."
     )
     orchestrator: OrchestratorSpec = Field(default_factory=OrchestratorSpec)
+    limits: LimitsSpec = Field(default_factory=LimitsSpec, description="Capacity limits of the project.")
     workers: list[WorkerSpec] = Field(default_factory=list, description="Desired workers, one session each.")
 
 

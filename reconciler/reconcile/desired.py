@@ -44,7 +44,8 @@ class DesiredProject:
     generation: int
     suspended: bool
     orchestrator: DesiredSession | None
-    workers: tuple[DesiredSession, ...]
+    workers: tuple[DesiredSession, ...]  # declaration order, then spawn order: the order they start in
+    max_running_workers: int | None = None  # spec.limits.maxRunningWorkers (the orchestrator is not counted)
 
     @property
     def sessions(self) -> tuple[DesiredSession, ...]:
@@ -147,6 +148,7 @@ def desired_projects(
                 suspended=bool(project.suspended),
                 orchestrator=_session(project, Kind.ORCHESTRATOR, None, orch_id, resolve) if enabled else None,
                 workers=tuple(_session(project, Kind.WORKER, w.spec, orch_id, resolve) for w in rows),
+                max_running_workers=(project.spec.get("limits") or {}).get("maxRunningWorkers"),
             )
         )
     return result

@@ -33,6 +33,8 @@ from .plan import Action, BlockReason, Verb, World
 from .ratelimit import LaunchLimiter
 
 LAST_LINES = 10
+# Verbs that write a new session row when the session has none yet.
+NEW_ROWS = frozenset({Verb.CREATE, Verb.ADOPT, Verb.BLOCKED, Verb.QUEUE})
 PARALLEL_LAUNCHES = 4
 
 PAST_TENSE = {
@@ -44,6 +46,7 @@ PAST_TENSE = {
     Verb.EXITED: "exited",
     Verb.REAP: "reaped",
     Verb.BLOCKED: "blocked",
+    Verb.QUEUE: "pending",
     Verb.WAIT: "waiting",
 }
 
@@ -151,6 +154,8 @@ class Executor:
             teams[project.name] = Team(
                 orchestrator_id=project.orchestrator.orchestrator_id if project.orchestrator else None,
                 workers=tuple(lines),
+                max_workers=project.max_running_workers,
+                max_workers_all=world.capacity.max_running,
             )
         return teams
 
@@ -161,7 +166,7 @@ class Executor:
         new_rows: list[SessionRecord] = []
         with self.registry.transaction():
             for action in work:
-                if action.verb in (Verb.CREATE, Verb.ADOPT, Verb.BLOCKED) and action.record is None:
+                if action.verb in NEW_ROWS and action.record is None:
                     desired = action.desired
                     assert desired is not None
                     new_rows.append(
@@ -313,6 +318,14 @@ class Executor:
                        event=(str(reason), action.reason, True), outcome="blocked", ok=False,
                        detail=action.reason)
 
+    def _queue(self, action: Action, teams: dict[str, Team]) -> Effect:
+        # Announced once, when it starts waiting; later passes only keep the words current.
+        event = None if action.quiet else (str(BlockReason.CAPACITY), f"{action.session_id} is {action.reason}",
+                                           False)
+        return Effect(changes={"phase": Phase.PENDING, "reason": str(BlockReason.CAPACITY),
+                               "message": action.reason, "next_retry_at": None},
+                      event=event, outcome="pending", detail=action.reason)
+
     # One handler per verb that does something (WAIT never reaches the act step).
     _handlers: ClassVar[dict[Verb, Callable[[Executor, Action, dict[str, Team]], Effect]]] = {
         Verb.CREATE: _create,
@@ -323,13 +336,14 @@ class Executor:
         Verb.ADOPT: _adopt,
         Verb.REAP: _reap,
         Verb.BLOCKED: _blocked,
+        Verb.QUEUE: _queue,
     }
 
     # ------------------------------------------------------------ 3. results
 
     def _write_result(self, action: Action, result: Effect, now: float) -> None:
         changes = dict(result.changes)
-        has_row = action.record is not None or action.verb in (Verb.CREATE, Verb.ADOPT, Verb.BLOCKED)
+        has_row = action.record is not None or action.verb in NEW_ROWS
         if changes and has_row:
             before = action.record.phase if action.record else Phase.PENDING
             if changes.get("phase", before) != before:

@@ -64,6 +64,7 @@ def stop_session(svc: Service, session_id: str) -> str:
         if observed is not None and observed.owned_by(svc.data_dir.owner_id):
             svc.runtime.kill(session_id)
         hold(svc, record, Phase.STOPPED, "StoppedByUser", "stopped with `ao stop`; `ao start` starts it again")
+    svc.reconcile([record.project])  # its room goes to the next worker waiting for capacity, now
     return f"session/{session_id} stopped"
 
 
@@ -74,6 +75,9 @@ def start_session(svc: Service, session_id: str) -> str:
             return f"session/{session_id} is not stopped ({record.phase})"
         release(svc, record, due=True)
     svc.reconcile([record.project])
+    after = svc.registry.session(session_id)
+    if after is not None and after.phase == Phase.PENDING and after.reason == "Capacity":
+        return f"session/{session_id} released; it is {after.message}"
     return f"session/{session_id} started"
 
 

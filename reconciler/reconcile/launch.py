@@ -39,6 +39,8 @@ class Team:
 
     orchestrator_id: str | None = None  # declared and not terminated
     workers: tuple[str, ...] = ()
+    max_workers: int | None = None  # the project's spec.limits.maxRunningWorkers
+    max_workers_all: int | None = None  # the data dir's limit over every project
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ def prepare(
         orchestrator_id=team.orchestrator_id if desired.kind == Kind.WORKER else None,
         rules=spec.get("rules"),
         workers=team.workers,
+        max_workers=team.max_workers,
+        max_workers_all=team.max_workers_all,
     )
     files = write_prompts(data_dir.session_dir(session_id), facts)
     agent = spec["agent"]

@@ -43,6 +43,9 @@ def notice(action: Action, outcome: str, detail: str, now: float) -> str | None:
         first = action.record is None or action.record.phase != Phase.FAILED
         return f"{_who(action)} failed to start: {detail}" if first else None
     who, branch = _who(action), _branch(action)
+    waited = action.record is not None and action.record.reason == "Capacity"
+    if waited and outcome in ("created", "relaunched"):
+        return f"{who} started: there was room for it at last (it waited for capacity)"
     live = action.live
     status = (f"killed by signal {live.exit_signal}" if live and live.exit_signal
               else f"exited {live.exit_status}" if live and live.exit_status is not None else "stopped")

@@ -15,6 +15,7 @@ from ..runtime.base import Observed
 from ..sessions.naming import orchestrator_id, split_id, worker_id
 from ..wording import ending
 from . import backoff
+from .capacity import Capacity, size
 from .desired import DesiredProject, DesiredSession, changed_fields
 
 
@@ -27,6 +28,7 @@ class Verb(StrEnum):
     EXITED = "exited"  # the agent finished and the restart policy says to leave it
     REAP = "reap"  # no longer declared, or an orphan with our stamp
     BLOCKED = "blocked"  # cannot proceed until a user acts (the name is taken by a foreign session)
+    QUEUE = "queue"  # would start, but there is no room: Pending (reason Capacity) until there is
     WAIT = "wait"  # nothing to do yet (backoff not elapsed)
 
 
@@ -40,6 +42,7 @@ class BlockReason(StrEnum):
     """Why a session cannot proceed until a user acts; the value is the reason written on its row."""
 
     NAME_TAKEN = "NameTaken"  # a session of that name exists on ao's server but ao did not create it
+    CAPACITY = "Capacity"  # a limit or the memory reserve holds the start back until there is room
 
 
 class Force(StrEnum):
@@ -74,7 +77,8 @@ class Action:
     quick_failures: int = 0
     retry_at: float | None = None
     phase: Phase | None = None
-    block: BlockReason | None = None  # set on BLOCKED (and on the WAIT that follows it)
+    block: BlockReason | None = None  # set on BLOCKED and QUEUE (and on the WAIT that follows them)
+    quiet: bool = False  # QUEUE: already waiting, only its words change (no new event)
     launch_retry: LaunchRetry | None = None  # set on launching verbs
 
 
@@ -91,6 +95,7 @@ class World:
     scope: frozenset[str] | None = None  # project names this pass may touch; None = all
     deleted: frozenset[str] = frozenset()  # names of deleted projects (their sessions are reaped)
     forced: Mapping[str, Force] = field(default_factory=dict)  # session ID -> a user's explicit request
+    capacity: Capacity = field(default_factory=Capacity)  # the data dir's limit, memory, each session's RSS
 
 
 def _exit_text(live: Observed | None) -> str:
@@ -125,6 +130,11 @@ def _dead_agent(desired: DesiredSession, record: SessionRecord, live: Observed |
     """The session's agent is not running (dead pane, or no session at all)."""
     sid, common = record.id, {"project": desired.project, "kind": desired.kind, "worker": desired.worker,
                               "desired": desired, "record": record, "live": live}
+    if record.reason == BlockReason.CAPACITY and record.phase == Phase.PENDING:
+        # It waited for room; the capacity rule decides whether there is room now.
+        verb = Verb.CREATE if live is None else Verb.RELAUNCH
+        return Action(verb, sid, reason="started once there was room for it", number=record.number,
+                      backoff_step=record.backoff_step, quick_failures=record.quick_failures, **common)
     due = record.next_retry_at is not None and world.now >= record.next_retry_at
     if record.next_retry_at is not None:
         # The death (or a failed launch) is already recorded; a restart is scheduled.
@@ -369,6 +379,109 @@ def _launch_retry(action: Action, now: float) -> Action:
     return replace(action, launch_retry=LaunchRetry(step, now + wait))
 
 
+def _holds_place(record: SessionRecord | None, live: Observed | None, owner: str) -> bool:
+    """A session that takes room: its agent runs, or it is being restarted after a run (a crash, a
+    back-off, a spec change). Its relaunches keep their place; finished, stopped, released and
+    never-started sessions hold none."""
+    if live is not None and live.alive and live.owned_by(owner):
+        return True
+    if record is None or record.phase in HELD or record.reason == "Released":
+        return False
+    return record.phase == Phase.RUNNING or (record.next_retry_at is not None and record.started_at is not None)
+
+
+class _Room:
+    """Rule: new agents start only while every limit leaves room (see `reconcile/capacity.py`).
+
+    Orchestrators are never counted and go first; workers are taken in declaration order, then
+    spawn order; a session that already holds a place is never held back. The others wait as
+    Pending with reason Capacity, told which limit and how many are ahead of them.
+    """
+
+    def __init__(self, p: _Plan) -> None:
+        self.world, cap = p.world, p.world.capacity
+        freed = {a.session_id for a in p.reaps + p.actions if a.verb in (Verb.REAP, Verb.EXITED)}
+        kinds = {r.id: (r.kind, r.project) for r in p.world.records}
+        for sid, live in p.world.observed.items():
+            if live.owned_by(p.world.owner) and live.stamp and sid not in kinds:
+                kinds[sid] = (live.stamp.kind, live.stamp.project)
+        self.holders = {sid for sid, (kind, _) in kinds.items() if sid not in freed
+                        and _holds_place(p.records.get(sid), p.world.observed.get(sid), p.world.owner)}
+        self.workers: dict[str, int] = {}
+        for sid in self.holders:
+            kind, project = kinds[sid]
+            if kind == Kind.WORKER:
+                self.workers[project] = self.workers.get(project, 0) + 1
+        self.total = sum(self.workers.values())
+        self.limits = {d.name: d.max_running_workers for d in p.world.desired}
+        alive = [sid for sid, live in p.world.observed.items() if live.alive and live.owned_by(p.world.owner)]
+        self.estimate = cap.agent_estimate(alive)
+        self.free = cap.memory.available - cap.memory.reserve if cap.memory else None
+        self.waiting: dict[str, int] = {}  # which limit -> how many wait for it so far
+
+    def needs_room(self, action: Action) -> bool:
+        return action.verb in LAUNCHES and action.session_id not in self.holders
+
+    def full(self, action: Action) -> tuple[str, str] | None:
+        """(which limit, why) when `action` may not start now; None when there is room."""
+        cap = self.world.capacity
+        if action.kind == Kind.WORKER:
+            limit, running = self.limits.get(action.project), self.workers.get(action.project, 0)
+            if limit is not None and running >= limit:
+                return (f"project/{action.project}",
+                        f"project {action.project} runs {running} of at most {limit} workers "
+                        "(spec.limits.maxRunningWorkers)")
+            if cap.max_running is not None and self.total >= cap.max_running:
+                return ("data-dir", f"{self.total} of at most {cap.max_running} workers run in this data dir "
+                                    "(--max-running)")
+        if self.free is not None and cap.memory is not None and self.free - self.estimate < 0:
+            return ("memory", f"memory: {size(cap.memory.available)} available, a new agent takes about "
+                              f"{size(self.estimate)} and {size(cap.memory.reserve)} stay in reserve")
+        return None
+
+    def take(self, action: Action) -> None:
+        if action.kind == Kind.WORKER:
+            self.workers[action.project] = self.workers.get(action.project, 0) + 1
+            self.total += 1
+        if self.free is not None:
+            self.free -= self.estimate
+
+    def hold(self, action: Action, limit: str, why: str) -> Action:
+        ahead = self.waiting.get(limit, 0)
+        self.waiting[limit] = ahead + 1
+        reason = f"waiting for capacity: {why}; {ahead} ahead of it"
+        record = action.record
+        if record is not None and record.reason == BlockReason.CAPACITY and record.message == reason \
+                and record.phase == Phase.PENDING:
+            return replace(action, verb=Verb.WAIT, reason=reason, block=BlockReason.CAPACITY)
+        quiet = record is not None and record.reason == BlockReason.CAPACITY
+        return replace(action, verb=Verb.QUEUE, reason=reason, block=BlockReason.CAPACITY, quiet=quiet)
+
+
+def _start_order(world: World) -> dict[tuple[str, str | None], tuple[int, int, int]]:
+    """Orchestrators first, then workers project by project in declaration order, then spawn order."""
+    order: dict[tuple[str, str | None], tuple[int, int, int]] = {}
+    for i, project in enumerate(world.desired):
+        order[(project.name, None)] = (0, i, 0)
+        for j, worker in enumerate(project.workers):
+            order[(project.name, worker.worker)] = (1, i, j)
+    return order
+
+
+def _capacity(p: _Plan) -> list[Action]:
+    room, order = _Room(p), _start_order(p.world)
+    candidates = sorted((a for a in p.actions if room.needs_room(a)),
+                        key=lambda a: order.get((a.project, a.worker if a.kind == Kind.WORKER else None), (2, 0, 0)))
+    decided: dict[int, Action] = {}
+    for action in candidates:
+        full = room.full(action)
+        if full is None:
+            room.take(action)
+        else:
+            decided[id(action)] = room.hold(action, *full)
+    return [decided.get(id(a), a) for a in p.actions]
+
+
 def plan(world: World) -> list[Action]:
     p = _Plan(world, {r.id: r for r in world.records})
     for project in world.desired:
@@ -383,7 +496,7 @@ def plan(world: World) -> list[Action]:
     _reap_orphans(p)
     # Workers are reaped before their orchestrator; creations run orchestrator first.
     p.reaps.sort(key=lambda a: (a.kind == Kind.ORCHESTRATOR, a.project, a.session_id))
-    return [_launch_retry(a, world.now) for a in p.reaps + p.actions]
+    return [_launch_retry(a, world.now) for a in p.reaps + _capacity(p)]
 
 
 def converged(actions: Iterable[Action]) -> bool:

@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING
 from ..messaging.queue import deliver_queued
 from ..registry.records import ProjectRecord, WorkerRecord
 from ..runtime.base import Observed
+from . import limits
 from .activity_step import observe_step
+from .capacity import Capacity
 from .desired import desired_projects
 from .execute import Executor, Outcome
+from .memory import sessions_rss
 from .plan import Action, Force, Verb, World, plan
 
 if TYPE_CHECKING:
@@ -49,18 +52,28 @@ def build_world(
     observed: Mapping[str, Observed] | None = None,
     forced: Mapping[str, Force] | None = None,
 ) -> World:
-    """Everything the planner needs, read once: desired state, rows, one observation, counters, the clock."""
+    """Everything the planner needs, read once: desired state, rows, one observation, counters, the clock,
+    the limits and the memory of the machine and of each session."""
+    observed = svc.runtime.observe() if observed is None else observed
     return World(
         desired=tuple(desired_projects(projects, workers, svc.resolve_runtime)),
         records=tuple(svc.registry.sessions()),
-        observed=svc.runtime.observe() if observed is None else observed,
+        observed=observed,
         counters={p.prefix: svc.registry.next_number(p.prefix) for p in projects},
         owner=svc.data_dir.owner_id,
         now=svc.clock(),
         scope=scope,
         deleted=frozenset(p.name for p in projects if p.deleted),
         forced=dict(forced or {}),
+        capacity=measure_capacity(svc, observed),
     )
+
+
+def measure_capacity(svc: Service, observed: Mapping[str, Observed]) -> Capacity:
+    """The data dir's limit, the machine's memory and each running session's memory, now."""
+    settings = limits.load(svc.data_dir)
+    ours = [(sid, live.pid) for sid, live in observed.items() if live.alive and live.owned_by(svc.data_dir.owner_id)]
+    return Capacity(max_running=settings.max_running, memory=limits.machine(settings), rss=sessions_rss(ours))
 
 
 def current_world(svc: Service, project: str, forced: Mapping[str, Force] | None = None) -> World:

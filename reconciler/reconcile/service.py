@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property
 
@@ -33,11 +33,14 @@ from ..registry.sources import Source
 from ..registry.store import Registry
 from ..runtime.base import Observed, Runtime
 from ..runtime.fleet import fleet_for
-from . import applying, commands, deleting, holds
+from . import applying, commands, deleting, holds, limits
 from .applying import ApplyReport, ProjectChange
+from .capacity import Memory
 from .commands import SpawnResult
 from .desired import default_runtime
+from .limits import Limits
 from .lock import pass_lock
+from .memory import sessions_rss
 from .ratelimit import LaunchLimiter
 from .reconcile_pass import PassReport, stored_pass
 
@@ -82,6 +85,19 @@ class Service:
 
     def observe(self) -> dict[str, Observed]:
         return self.runtime.observe()
+
+    def memory_usage(self, observed: Mapping[str, Observed]) -> dict[str, int]:
+        """Resident memory (bytes) of each running session's process tree, measured now."""
+        owner = self.data_dir.owner_id
+        return sessions_rss((sid, live.pid) for sid, live in observed.items() if live.alive and live.owned_by(owner))
+
+    def limits(self) -> Limits:
+        """The data dir's capacity settings (see `reconcile/limits.py`)."""
+        return limits.load(self.data_dir)
+
+    def machine_memory(self) -> Memory | None:
+        """The machine's total and available memory now, and the reserve ao keeps free."""
+        return limits.machine(self.limits())
 
     def activity(self) -> dict[str, ActivityRow]:
         """What each agent was last seen doing (see reconciler/activity)."""
@@ -159,6 +175,11 @@ class Service:
 
     def workers(self, project: str | None = None) -> list[WorkerRecord]:
         return self.registry.workers(project)
+
+    def declared(self, project: ProjectRecord) -> int:
+        """Sessions the project declares: its workers, and its orchestrator when enabled."""
+        orchestrator = (project.spec.get("orchestrator") or {}).get("enabled", True)
+        return len(self.registry.workers(project.name)) + int(bool(orchestrator))
 
     def manifest_workers(self, project: str) -> list[WorkerRecord]:
         """The workers the project's manifest declares (not those `ao spawn` added)."""

@@ -19,6 +19,7 @@ from ..registry.records import Phase, ProjectRecord, SessionRecord
 from ..runtime.base import Observed
 
 BAD_PHASES = frozenset({Phase.FAILED, Phase.CRASH_LOOP})
+CAPACITY = "Capacity"  # the reason of a session waiting for room (see plan.BlockReason)
 SETTLED_PHASES = frozenset({Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED, Phase.STOPPED, Phase.SUSPENDED})
 
 
@@ -57,6 +58,11 @@ def _problem(record: SessionRecord, live: Observed | None) -> str | None:
     return None
 
 
+def _settled(record: SessionRecord) -> bool:
+    """Where its spec wants it: a worker waiting for capacity waits on purpose, as declared."""
+    return record.phase in SETTLED_PHASES or (record.phase == Phase.PENDING and record.reason == CAPACITY)
+
+
 def project_status(
     project: ProjectRecord, sessions: Sequence[SessionRecord], observed: Mapping[str, Observed]
 ) -> ProjectStatus:
@@ -72,10 +78,10 @@ def project_status(
         sync = "OutOfSync"
         blockers.insert(0, Blocker(project.name, f"generation {project.generation} not yet reconciled "
                                                  f"(observed {project.observed_generation})"))
-    elif any(r.phase not in SETTLED_PHASES for r in sessions):
+    elif any(not _settled(r) for r in sessions):
         sync = "Progressing"
         blockers += [Blocker(r.id, f"{r.phase} ({r.reason}): {r.message or ''}".rstrip(": "))
-                     for r in sessions if r.phase not in SETTLED_PHASES]
+                     for r in sessions if not _settled(r)]
     else:
         sync = "Synced"
     return ProjectStatus(sync, health, tuple(blockers))

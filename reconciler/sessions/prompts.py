@@ -30,6 +30,8 @@ class SessionFacts:
     orchestrator_id: str | None = None  # only when it is declared and not terminated
     rules: str | None = None
     workers: tuple[str, ...] = ()  # one line per worker, for the orchestrator
+    max_workers: int | None = None  # workers of the project that may run at once
+    max_workers_all: int | None = None  # workers of every project of the data dir that may run at once
 
 
 @functools.cache
@@ -49,13 +51,30 @@ def task_text(facts: SessionFacts) -> str:
     return "\n\n".join(parts) or "No task was given yet; wait for instructions."
 
 
+def capacity_text(facts: SessionFacts) -> str:
+    """How many workers may run at once, so that the orchestrator plans for it."""
+    limits = []
+    if facts.max_workers is not None:
+        limits.append(f"at most **{facts.max_workers}** workers of this project run at once "
+                      "(`spec.limits.maxRunningWorkers`; you are not counted)")
+    if facts.max_workers_all is not None:
+        limits.append(f"at most **{facts.max_workers_all}** workers of all projects together run at once")
+    if not limits:
+        return ("No limit is set on how many workers run at once, but each agent takes memory: ao starts no "
+                "new agent while the machine's free memory is under its reserve.")
+    text = "; ".join(limits)
+    return (text[0].upper() + text[1:] + ". Workers beyond that wait as `Pending` (reason `Capacity`) and "
+            "start in order as others finish or are stopped: spawn what the limit can run, and stop a worker "
+            "that is done (`ao stop session <session-id>`) to make room.")
+
+
 def render_role(facts: SessionFacts) -> str:
     if facts.kind == "orchestrator":
         rules = f"\n## Project rules\n\n{facts.rules.strip()}\n" if facts.rules and facts.rules.strip() else ""
         workers = "\n".join(f"- {line}" for line in facts.workers) or "- (no workers yet)"
         return _template("orchestrator.md").substitute(
             session_id=facts.session_id, project=facts.project, workspace=facts.workspace,
-            branch=facts.branch, workers=workers, rules=rules,
+            branch=facts.branch, workers=workers, rules=rules, capacity=capacity_text(facts),
         )
     section = ""
     if facts.orchestrator_id:

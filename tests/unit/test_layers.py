@@ -27,7 +27,8 @@ LAYERS = {
 FORBIDDEN_SIDEWAYS = {("api", "cli"), ("registry", "runtime"), ("runtime", "registry")}
 # Front ends may start each other: `ao serve` runs the API server.
 ALLOWED = {("reconciler.cli.serve", "reconciler.api")}
-PLANNER = ("reconciler.reconcile.plan", "reconciler.reconcile.desired", "reconciler.reconcile.backoff")
+PLANNER = ("reconciler.reconcile.plan", "reconciler.reconcile.desired", "reconciler.reconcile.backoff",
+           "reconciler.reconcile.capacity")
 NOT_IN_THE_PLANNER = ("reconciler.registry.store", "reconciler.runtime.tmux", "reconciler.runtime.zellij",
                       "reconciler.runtime.fleet", "reconciler.cli", "reconciler.api", "sqlite_utils", "typer", "click")
 
