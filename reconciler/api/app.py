@@ -54,13 +54,16 @@ def create_app(data_dir: DataDir, token: str, *, make_ao: Callable[[], Service] 
     @app.middleware("http")
     async def _require_token(request: Request, call_next):  # type: ignore[no-untyped-def]
         path = request.url.path
+        # The cookie is sent whichever site made the browser send the request: a write that relies on it
+        # must come from our own pages (cross-site request forgery, even from another port of localhost).
+        if auth.COOKIE in request.cookies and auth.forgeable(request.method, request.headers) \
+                and not auth.same_origin(request.headers):
+            return JSONResponse(error_body("CROSS_ORIGIN", auth.CROSS_ORIGIN), status_code=403)
         if (path.startswith(API) and path not in guarded_api) or path == "/login" or path.startswith("/static"):
             return await call_next(request)
         if auth.valid(token, request.headers.get("authorization"), request.cookies.get(auth.COOKIE)):
             return await call_next(request)
         if path.startswith(API):
-            from fastapi.responses import JSONResponse
-
             return JSONResponse(error_body("UNAUTHORIZED", UNAUTHORIZED), status_code=401)
         from .dashboard import login_page
 

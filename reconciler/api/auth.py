@@ -5,10 +5,16 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from ..paths import DataDir
 
 COOKIE = "ao_token"
+# Methods a browser lets any site send with our cookie (a form, an image) must change nothing.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CROSS_ORIGIN = ("refused: a cookie-authenticated request that changes something must come from the dashboard's "
+                "own origin; scripts send `Authorization: Bearer <token>` instead")
 
 
 def token_path(data_dir: DataDir):  # type: ignore[no-untyped-def]
@@ -30,11 +36,34 @@ def load_or_create_token(data_dir: DataDir) -> str:
     return token
 
 
+def bearer(header: str | None) -> bool:
+    return bool(header) and header.lower().startswith("bearer ")  # type: ignore[union-attr]
+
+
 def valid(expected: str, header: str | None, cookie: str | None) -> bool:
     offered = cookie
-    if header and header.lower().startswith("bearer "):
+    if bearer(header):
         offered = header[7:].strip()
     return bool(offered) and hmac.compare_digest(offered.encode(), expected.encode())  # type: ignore[union-attr]
+
+
+def forgeable(method: str, headers: Mapping[str, str]) -> bool:
+    """A request another site could have made the browser send: it changes something and its only
+    credential would be the cookie (a bearer header cannot be set across sites without CORS)."""
+    return method.upper() not in SAFE_METHODS and not bearer(headers.get("authorization"))
+
+
+def same_origin(headers: Mapping[str, str]) -> bool:
+    """The browser says the request comes from a page of this server (`Sec-Fetch-Site`, else `Origin`
+    against `Host`). Neither header: not a browser page of ours, so not trusted with the cookie."""
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")  # none: typed by the user, not sent by a page
+    origin, host = headers.get("origin"), headers.get("host")
+    if not origin or not host or origin == "null":
+        return False
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
 
 
 class OneTimeCodes:

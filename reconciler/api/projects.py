@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from ..manifest.loader import ManifestIssue, load_text
+from ..manifest.loader import LoadedProject, ManifestIssue, decode, load_text
 from ..manifest.schema import project_schema
 from ..reconcile.service import ApplyReport, PassReport
 from ..views import project_view, session_rows, session_view
@@ -56,16 +57,26 @@ def get_project(name: ProjectName, ao: ServiceDep) -> dict:
     return view
 
 
-@router.put("/{name}", openapi_extra=PROJECT_BODY, response_model=ApplyResult,
-            responses={201: {"model": ApplyResult, "description": "Created"}})
-async def put_project(name: str, request: Request, ao: ServiceDep) -> JSONResponse:
-    """Apply one manifest document (JSON or YAML); the same validation and errors as `ao apply`."""
-    text = (await request.body()).decode("utf-8", errors="replace")
-    loaded, issues = load_text(text, f"<api:{name}>", request.app.state.data_dir.root)
+def parse_one(body: bytes, name: str, base: Path) -> tuple[list[LoadedProject], list[ManifestIssue]]:
+    """The one Project document of a PUT body, checked like `ao apply` checks a file (UTF-8 included)."""
+    source = f"<api:{name}>"
+    text, problem = decode(body, source)
+    if problem is not None or text is None:
+        return [], [problem or ManifestIssue(source, 0, 0, "", "cannot read the body")]
+    loaded, issues = load_text(text, source, base)
     if not issues and len(loaded) != 1:
-        issues = [ManifestIssue(f"<api:{name}>", 0, 0, "", "expected exactly one Project document")]
+        issues = [ManifestIssue(source, 0, 0, "", "expected exactly one Project document")]
     if not issues and loaded[0].name != name:
         issues = [loaded[0].issue(("metadata", "name"), f"expected {name!r} (the name in the URL)")]
+    return loaded, issues
+
+
+@router.put("/{name}", openapi_extra=PROJECT_BODY, response_model=ApplyResult,
+            responses={201: {"model": ApplyResult, "description": "Created"}})
+async def put_project(name: ProjectName, request: Request, ao: ServiceDep) -> JSONResponse:
+    """Apply one manifest document (JSON or YAML); the same validation and errors as `ao apply`."""
+    # Parsing is CPU work on untrusted text: off the event loop, so one request never stalls the others.
+    loaded, issues = await asyncio.to_thread(parse_one, await request.body(), name, request.app.state.data_dir.root)
     if issues:
         return JSONResponse(error_body("MANIFEST_INVALID", "\n".join(map(str, issues)),
                                        issues=[vars(i) for i in issues]), status_code=422)
@@ -74,12 +85,12 @@ async def put_project(name: str, request: Request, ao: ServiceDep) -> JSONRespon
 
 
 @router.delete("/{name}", response_model=ApplyResult, dependencies=[PROJECT_NOT_FOUND])
-def delete_project(name: str, ao: ServiceDep) -> dict:
+def delete_project(name: ProjectName, ao: ServiceDep) -> dict:
     return apply_body(ao.delete_projects([name]))
 
 
 @router.post("/{name}/reconcile", response_model=PassResult)
-def reconcile_project(name: str, ao: ServiceDep) -> dict:
+def reconcile_project(name: ProjectName, ao: ServiceDep) -> dict:
     record = ao.project(name)
     if record is None or record.deleted:
         raise ApiError(404, "PROJECT_NOT_FOUND", f"no project {name!r}")

@@ -93,12 +93,13 @@ def send_message(session_id: SessionId, body: MessageRequest, request: Request) 
              sending.EXIT_NOT_RUNNING: (409, "SESSION_NOT_RUNNING"),
              sending.EXIT_AGENT_WAITING: (409, "AGENT_WAITING"),  # nothing typed; the message is queued
              sending.EXIT_USAGE: (422, "MESSAGE_INVALID"),
+             sending.EXIT_AGENT_WAITING: (409, "AGENT_WAITING"),  # a dialog on screen; the message is queued
              sending.EXIT_FAILED: (502, "DELIVERY_FAILED")}
     try:
         sent = sending.send(session_id, body.message, data_dir=request.app.state.data_dir, sender=body.sender,
                             queue=body.queue)
     except sending.SendError as exc:
-        status, code = codes.get(exc.code, (500, "SEND_FAILED"))
+        status, code = codes.get(exc.code, (502, "SEND_FAILED"))
         raise ApiError(status, code, str(exc)) from exc
     return {"id": session_id, "outcome": sent["outcome"], "detail": sent["detail"], "body": sent["body"]}
 

@@ -59,6 +59,17 @@ def check_printable(text: str) -> None:
         )
 
 
+class _LimitedScanner(Scanner):
+    """Refuses flow collections (`[`, `{`) nested past MAX_DEPTH as it reads them: while one is open,
+    the scanner reads ahead and checks every open level per token, so `[` x 20000 cost seconds
+    before the composer ever saw the depth."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's name
+        if self.flow_level >= MAX_DEPTH:
+            raise YAMLLimitError(None, None, f"nesting deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+
 class _LimitedComposer(Composer):
     _depth = 0
 
@@ -131,11 +142,11 @@ class _SafeConstructor(SafeConstructor):
 _SafeConstructor.add_constructor("tag:yaml.org,2002:int", _SafeConstructor.construct_yaml_int)
 
 
-class HardenedLoader(Reader, Scanner, Parser, _LimitedComposer, _SafeConstructor, _Yaml12Resolver):
+class HardenedLoader(Reader, _LimitedScanner, Parser, _LimitedComposer, _SafeConstructor, _Yaml12Resolver):
     def __init__(self, text: str) -> None:
         check_printable(text)
         Reader.__init__(self, text)
-        Scanner.__init__(self)
+        _LimitedScanner.__init__(self)
         Parser.__init__(self)
         _LimitedComposer.__init__(self)
         _SafeConstructor.__init__(self)

@@ -27,6 +27,7 @@ from ..manifest.loader import ManifestError, expand_paths, load_paths
 from ..registry.sources import Source
 from . import health
 from .lock import file_lock, started_by_me
+from .plan import NO_OP
 from .service import PassReport, Service
 
 DEFAULT_RESYNC_SECONDS = 2.0
@@ -156,7 +157,7 @@ class Controller:
     def _log_report(self, report: PassReport) -> None:
         for outcome in report.outcomes:
             action = outcome.action
-            if action.verb == "wait":
+            if action.verb in NO_OP:  # waiting, or left alone (said once by an event): nothing new
                 continue
             self.log({"event": "action", "object": f"session/{action.session_id}", "result": outcome.summary,
                       "reason": (outcome.detail or action.reason).splitlines()[0], "ok": outcome.ok})

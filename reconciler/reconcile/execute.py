@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,11 +25,12 @@ from ..registry.records import Kind, Phase, SessionRecord
 from ..registry.store import Registry
 from ..runtime.base import Runtime
 from ..sessions.agents import PRESETS, display
-from ..sessions.workspace import Removal, remove_worktree
+from ..sessions.workspace import Removal, find_worktree, remove_worktree
 from ..wording import duration
+from .desired import DesiredSession
 from .launch import Prepared, Team, prepare
 from .notices import SENDER, notice
-from .plan import Action, BlockReason, Verb, World
+from .plan import NO_OP, Action, BlockReason, Verb, World
 from .ratelimit import LaunchLimiter
 
 LAST_LINES = 10
@@ -48,7 +49,9 @@ PAST_TENSE = {
     Verb.BLOCKED: "blocked",
     Verb.QUEUE: "pending",
     Verb.WAIT: "waiting",
+    Verb.LEAVE: "left alone",
 }
+LEFT_ALONE_REASON = "LeftAlone"
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ class Executor:
     # ------------------------------------------------------------ pass
 
     def execute(self, actions: Sequence[Action], world: World) -> list[Outcome]:
-        work = [a for a in actions if a.verb != Verb.WAIT]
+        work = [a for a in actions if a.verb not in NO_OP]
+        self._say_left_alone([a for a in actions if a.verb == Verb.LEAVE])
         if not work:
             return [Outcome(a, True, PAST_TENSE[a.verb], a.reason) for a in actions]
         teams = self._teams(actions, world)
@@ -138,6 +142,20 @@ class Executor:
             else:
                 outcomes.append(Outcome(action, result.ok, result.outcome, result.detail or action.reason))
         return outcomes
+
+    def _say_left_alone(self, actions: Sequence[Action]) -> None:
+        """A session left alone is said so once (one event), not on every pass."""
+        if not actions:
+            return
+        now = self.clock()
+        with self.registry.transaction():
+            for action in actions:
+                last = self.registry.events(session=action.session_id, limit=1)
+                if last and last[0].reason == LEFT_ALONE_REASON:
+                    continue
+                self.registry.add_event(LEFT_ALONE_REASON, f"{action.session_id}: {action.reason}",
+                                        project=action.project or None, session=action.session_id,
+                                        warning=True, at=now)
 
     def _teams(self, actions: Sequence[Action], world: World) -> dict[str, Team]:
         """Per project: the orchestrator workers may talk to, and the worker list for its prompt."""
@@ -204,7 +222,7 @@ class Executor:
         try:
             prepared = prepare(
                 desired, action.session_id, self.data_dir, owner=self.data_dir.owner_id,
-                resume=resume, team=teams.get(action.project, Team()),
+                registry=self.registry.identity, resume=resume, team=teams.get(action.project, Team()),
             )
             exists = action.live is not None
             if self.limiter is not None:
@@ -290,7 +308,13 @@ class Executor:
         changes = {"phase": Phase.RUNNING, "reason": "Adopted", "message": action.reason,
                    "pid": live.pid if live else None, "next_retry_at": None}
         if action.desired is not None:
-            changes.update(spec=dict(action.desired.spec), spec_hash=action.desired.spec_hash)
+            # The hash of what runs (its stamp), so a spec changed while the row was lost is still applied.
+            running = live.stamp.spec_hash if live is not None and live.stamp is not None else None
+            changes.update(spec=dict(action.desired.spec), spec_hash=running or action.desired.spec_hash)
+            if action.record is None or not action.record.workspace:
+                # Lost with the row (or never written, when ao died mid-launch): found again on disk,
+                # so that reaping it later preserves its work and removes its worktree.
+                changes.update(_found_workspace(action.desired, action.session_id, self.data_dir))
         if action.record is None or action.record.started_at is None:
             changes["started_at"] = self.clock()
         return Effect(changes=changes, event=("Adopted", f"{action.session_id}: {action.reason}", False),
@@ -301,7 +325,7 @@ class Executor:
         try:
             if action.live is not None:
                 self.runtime.kill(sid)
-            workspace = _release_workspace(action.record)
+            workspace = _release_workspace(action.record, self.data_dir)
         except (AoError, SessionProblem) as exc:
             return Effect(event=("ReapFailed", f"cannot stop {sid}: {exc}", True), outcome="failed",
                            ok=False, detail=str(exc))
@@ -366,11 +390,29 @@ def _can_resume(action: Action) -> bool:
     return bool(preset and preset.resumes and not agent.get("command") and action.quick_failures == 0)
 
 
-def _release_workspace(record: SessionRecord | None) -> Removal | None:
+def _found_workspace(desired: DesiredSession, session_id: str, data_dir: DataDir) -> dict[str, Any]:
+    """The workspace and branch of a session whose row does not say: its repository (`workspace: none`),
+    or the worktree ao gives it, if git knows one there (with the branch checked out in it)."""
+    repo = Path(desired.spec["repo"])
+    if desired.spec.get("workspace") == "none":
+        return {"workspace": str(repo), "branch": None}
+    try:
+        found = find_worktree(repo, data_dir.worktree_dir(desired.project, session_id))
+    except SessionProblem:
+        return {}
+    return {"workspace": str(found[0]), "branch": found[1]} if found else {}
+
+
+def _release_workspace(record: SessionRecord | None, data_dir: DataDir) -> Removal | None:
     """Remove the session's worktree if it is clean; preserve it if not. None without a worktree."""
-    if record is None or not record.workspace or not record.spec:
+    if record is None or not record.spec:
         return None
-    repo, workspace = Path(record.spec["repo"]), Path(record.workspace)
+    if not record.workspace:  # adopted before workspaces were recovered: look where ao puts it
+        found = find_worktree(Path(record.spec["repo"]), data_dir.worktree_dir(record.project, record.id))
+        if found is None:
+            return None
+        record = replace(record, workspace=str(found[0]))
+    repo, workspace = Path(record.spec["repo"]), Path(str(record.workspace))
     if workspace == repo:
         return None  # `workspace: none`: the session ran in the repository itself
     return remove_worktree(repo, workspace, record.id)

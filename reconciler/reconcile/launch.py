@@ -57,6 +57,7 @@ def prepare(
     data_dir: DataDir,
     *,
     owner: str,
+    registry: str = "",
     resume: bool,
     team: Team,
 ) -> Prepared:
@@ -101,7 +102,7 @@ def prepare(
             "AgentNotFound",
             f"agent command {program!r} was not found on PATH; install it or change spec.agent",
         )
-    stamp = Stamp(owner, desired.project, desired.kind, desired.worker or "", desired.spec_hash)
+    stamp = Stamp(owner, desired.project, desired.kind, desired.worker or "", desired.spec_hash, registry)
     launch = Launch(session_id, expand(args), str(workspace), env, stamp, runtime=spec["runtime"])
     return Prepared(launch, args, str(workspace), branch)
 

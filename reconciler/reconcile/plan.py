@@ -30,10 +30,11 @@ class Verb(StrEnum):
     BLOCKED = "blocked"  # cannot proceed until a user acts (the name is taken by a foreign session)
     QUEUE = "queue"  # would start, but there is no room: Pending (reason Capacity) until there is
     WAIT = "wait"  # nothing to do yet (backoff not elapsed)
+    LEAVE = "leave"  # a session of ours from another registry that nothing declares: not ours to reap
 
 
 # Verbs that change nothing, so a plan made only of them means "converged".
-NO_OP = frozenset({Verb.WAIT})
+NO_OP = frozenset({Verb.WAIT, Verb.LEAVE})
 # Verbs that start an agent, and so can fail to.
 LAUNCHES = frozenset({Verb.CREATE, Verb.RECREATE, Verb.RELAUNCH})
 
@@ -96,6 +97,7 @@ class World:
     deleted: frozenset[str] = frozenset()  # names of deleted projects (their sessions are reaped)
     forced: Mapping[str, Force] = field(default_factory=dict)  # session ID -> a user's explicit request
     capacity: Capacity = field(default_factory=Capacity)  # the data dir's limit, memory, each session's RSS
+    registry_id: str = ""  # the registry's identity, stamped on the sessions it creates
 
 
 def _exit_text(live: Observed | None) -> str:
@@ -360,13 +362,23 @@ def _reap_undeclared(p: _Plan) -> None:
         p.reaps.append(_reap(record, record.id, record.project, gone, _ours(p.world, record.id)))
 
 
+LEFT_ALONE = ("created by another registry (ao.db was lost or replaced), so not reaped; declare it again "
+              "to adopt it, or end its agent yourself")
+
+
 def _reap_orphans(p: _Plan) -> None:
-    """Rule: observed sessions with our stamp that no record or declaration explains are reaped."""
+    """Rule: observed sessions with our stamp that no record or declaration explains are reaped, if
+    this registry created them; another registry's (ao.db lost or replaced) are left running."""
     for sid, live in p.world.observed.items():
         if sid in p.claimed or not live.owned_by(p.world.owner):
             continue
         project = live.stamp.project if live.stamp else ""
-        if p.in_scope(project):
+        if not p.in_scope(project):
+            continue
+        if live.stamp is not None and live.stamp.registry != p.world.registry_id:
+            p.actions.append(Action(Verb.LEAVE, sid, project=project, reason=LEFT_ALONE, kind=live.stamp.kind,
+                                    worker=live.stamp.worker or None, live=live))
+        else:
             p.reaps.append(_reap(None, sid, project, "orphaned session with ao's stamp; nothing declares it", live))
 
 

@@ -21,7 +21,7 @@ from .capacity import Capacity
 from .desired import desired_projects
 from .execute import Executor, Outcome
 from .memory import sessions_rss
-from .plan import Action, Force, Verb, World, plan
+from .plan import NO_OP, Action, Force, World, plan
 
 if TYPE_CHECKING:
     from .service import Service
@@ -41,7 +41,7 @@ class PassReport:
 
     @property
     def changed(self) -> bool:
-        return any(a.verb != Verb.WAIT for a in self.actions)
+        return any(a.verb not in NO_OP for a in self.actions)
 
 
 def build_world(
@@ -61,6 +61,7 @@ def build_world(
         observed=observed,
         counters={p.prefix: svc.registry.next_number(p.prefix) for p in projects},
         owner=svc.data_dir.owner_id,
+        registry_id=svc.registry.identity,
         now=svc.clock(),
         scope=scope,
         deleted=frozenset(p.name for p in projects if p.deleted),

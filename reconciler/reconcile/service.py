@@ -189,6 +189,9 @@ class Service:
                limit: int | None = None) -> list[EventRecord]:
         return self.registry.events(project=project, session=session, after_id=after_id, limit=limit)
 
+    def events_after(self, after_id: int, *, limit: int, project: str | None = None) -> list[EventRecord]:
+        return self.registry.events_after(after_id, limit=limit, project=project)
+
     def messages(self, *, project: str | None = None, session: str | None = None,
                  limit: int | None = None) -> list[MessageRecord]:
         return self.registry.messages(project=project, session=session, limit=limit)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -156,3 +158,11 @@ create table if not exists activity (
 def m004_activity(db: Database) -> None:
     db.execute(ACTIVITY_TABLE)
     db["messages"].add_column("submitted_at", float)  # when the agent itself reported taking it
+
+
+@migrations()
+def m005_registry_identity(db: Database) -> None:
+    # Created once with the registry and stamped on every session it creates: a registry that was
+    # lost or replaced gets a new identity, so its passes know the running sessions are not theirs to reap.
+    db["meta"].create({"key": str, "value": str}, pk="key", not_null={"value"}, strict=True)
+    db["meta"].insert({"key": "registry_id", "value": secrets.token_hex(8)})

@@ -54,6 +54,7 @@ def connect(path: Path) -> sqlite3.Connection:
 class Registry:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._identity: str | None = None
 
     @classmethod
     def open(cls, path: Path) -> Registry:
@@ -81,6 +82,14 @@ class Registry:
 
     def close(self) -> None:
         self.db.close()
+
+    @property
+    def identity(self) -> str:
+        """This registry's identity, created with it (see migration m005)."""
+        if self._identity is None:
+            row = self.db.execute("select value from meta where key = 'registry_id'").fetchone()
+            self._identity = row[0]
+        return self._identity
 
     @property
     def schema_version(self) -> int:
@@ -233,6 +242,15 @@ class Registry:
             sql += f" limit {int(limit)}"
         rows = self._rows(sql, params)
         return [EventRecord.from_row(r) for r in reversed(rows)]
+
+    def events_after(self, after_id: int, *, limit: int, project: str | None = None) -> list[EventRecord]:
+        """The next `limit` events after `after_id`, oldest first: a reader paging forward misses none."""
+        clauses, params = ["id > ?"], [after_id]
+        if project is not None:
+            clauses.append("project = ?")
+            params.append(project)
+        rows = self._rows(f"select * from events where {' and '.join(clauses)} order by id limit {int(limit)}", params)
+        return [EventRecord.from_row(r) for r in rows]
 
     # ------------------------------------------------------------ messages
 

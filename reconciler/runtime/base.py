@@ -16,6 +16,9 @@ class Stamp:
     kind: str
     worker: str
     spec_hash: str
+    # The identity of the registry that created it: a session of another registry (ao.db lost or
+    # replaced) is never reaped as an orphan. Empty on sessions of older versions.
+    registry: str = ""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ set -g base-index 0
 set -g status-left-length 40
 set -g status-left "[ao #S] "
 """
-STAMP_OPTIONS = ("@ao-owner", "@ao-project", "@ao-kind", "@ao-worker", "@ao-spec")
+STAMP_OPTIONS = ("@ao-owner", "@ao-project", "@ao-kind", "@ao-worker", "@ao-spec", "@ao-registry")
 # Fields of one `list-panes -a` line, in order; parsed with a strict zip.
 FIELDS = (
     "session_name",
@@ -67,7 +67,8 @@ def _parse(line: str) -> Observed:
     row = dict(zip(FIELDS, line.split(SEPARATOR), strict=True))
     dead = row["pane_dead"] == "1"
     owner = row["@ao-owner"]
-    stamp = Stamp(owner, row["@ao-project"], row["@ao-kind"], row["@ao-worker"], row["@ao-spec"]) if owner else None
+    stamp = Stamp(owner, row["@ao-project"], row["@ao-kind"], row["@ao-worker"], row["@ao-spec"],
+                  row["@ao-registry"]) if owner else None
     return Observed(
         session_id=row["session_name"],
         alive=not dead,
@@ -175,7 +176,7 @@ class TmuxRuntime:
 
     @staticmethod
     def _stamp_commands(session_id: str, stamp: Stamp) -> list[str]:
-        values = (stamp.owner, stamp.project, stamp.kind, stamp.worker, stamp.spec_hash)
+        values = (stamp.owner, stamp.project, stamp.kind, stamp.worker, stamp.spec_hash, stamp.registry)
         commands: list[str] = []
         for option, value in zip(STAMP_OPTIONS, values, strict=True):
             commands += [";", "set-option", "-t", exact(session_id), option, value]

@@ -187,7 +187,8 @@ class ZellijRuntime:
         Path(f"{state}.json").write_text(json.dumps({
             "session_id": launch.session_id,
             "stamp": {"owner": launch.stamp.owner, "project": launch.stamp.project, "kind": launch.stamp.kind,
-                      "worker": launch.stamp.worker, "spec_hash": launch.stamp.spec_hash},
+                      "worker": launch.stamp.worker, "spec_hash": launch.stamp.spec_hash,
+                      "registry": launch.stamp.registry},
         }))
         layout_path = Path(f"{state}.kdl")
         write_private(layout_path, layout(launch, state))  # it holds the session's environment

@@ -66,6 +66,30 @@ def _checked_out_at(repo: Path, branch: str) -> Path | None:
     return None
 
 
+def _worktrees(repo: Path) -> dict[Path, str | None]:
+    """Every worktree git knows for `repo` (`git worktree list`), with its branch (None: detached)."""
+    listing = _git(repo, "worktree", "list", "--porcelain", check=False).stdout
+    found: dict[Path, str | None] = {}
+    path: Path | None = None
+    for line in listing.splitlines():
+        if line.startswith("worktree "):
+            path = Path(line.removeprefix("worktree ")).resolve()
+            found[path] = None
+        elif line.startswith("branch refs/heads/") and path is not None:
+            found[path] = line.removeprefix("branch refs/heads/")
+    return found
+
+
+def find_worktree(repo: Path, path: Path) -> tuple[Path, str | None] | None:
+    """The worktree of `repo` at `path` and its branch, if git has one there: how a session adopted
+    after a crash gets back the workspace and branch its lost row held."""
+    if not repo.is_dir() or not path.is_dir():
+        return None
+    worktrees = _worktrees(repo)
+    resolved = path.resolve()
+    return (path, worktrees[resolved]) if resolved in worktrees else None
+
+
 def require_dir(repo: Path) -> None:
     if not repo.is_dir():
         raise WorkspaceError("RepoMissing", f"repository {repo} does not exist; fix spec.repo")

@@ -57,3 +57,16 @@ def test_tmux_does_not_expand_formats_in_the_working_directory(data_dir, tmp_pat
     runtime.respawn(launch)
     assert retry_until(lambda: record.exists() and record.read_text()) == str(cwd)
     assert not marker.exists()
+
+
+def test_spawn_refuses_an_issue_with_control_characters(ao, repo, tmp_path) -> None:
+    path = tmp_path / "sp.yaml"
+    path.write_text(f"apiVersion: ao/v1\nkind: Project\nmetadata: {{name: sp}}\nspec:\n  repo: {repo}\n"
+                    "  orchestrator: {enabled: false}\n  workers: []\n")
+    assert ao("apply", "-f", str(path)).returncode == 0
+
+    result = ao("spawn", "-p", "sp", "--issue", "77\x1b[201~\r/exit 7\r", "--prompt", "x")
+
+    assert result.returncode == 2
+    assert "issue" in result.stderr and "\x1b" not in result.stderr
+    assert ao("get", "sessions", "-o", "json").stdout.strip() == "[]"

@@ -153,6 +153,9 @@ def test_orphans_are_reaped_strangers_are_untouched(ao, data_dir, repo, write_ma
     tmux(data_dir, "new-session", "-d", "-s", "app-9", "--", "sleep", "1000")
     tmux(data_dir, "set-option", "-t", "=app-9:", "@ao-owner", data_dir.owner_id)
     tmux(data_dir, "set-option", "-t", "=app-9:", "@ao-project", "app")
+    with sqlite3.connect(data_dir.db_path) as conn:  # made by this registry (another's is left alone)
+        identity = conn.execute("select value from meta where key = 'registry_id'").fetchone()[0]
+    tmux(data_dir, "set-option", "-t", "=app-9:", "@ao-registry", identity)
     # A session a user started by hand on ao's server, and one on the user's own server.
     tmux(data_dir, "new-session", "-d", "-s", "scratch", "--", "sleep", "1000")
     other = tmp_path / "other.sock"

@@ -178,6 +178,7 @@ class World:
         self.ao = Service(DataDir.resolve(root / "data"), runtime=self.runtime, clock=lambda: self.now,
                      on_wait=lambda message: None)
         self.owner = self.ao.data_dir.owner_id
+        self.registry_id = self.ao.registry.identity  # the orphans made below are this registry's own
         self.foreign: dict[str, tuple[Observed, int]] = {}  # id -> (what was added, len(calls) at the time)
         self.bound: dict[str, tuple[str, str]] = {}  # worker session id -> (project, worker), forever
         self.retired: set[str] = set()  # worker session ids that were reaped or killed
@@ -261,17 +262,18 @@ class World:
             i, what, alive = args
             m = self.model(i)
             number = next(n for n in self.orphan_numbers if f"{m.prefix}-{n}" not in self.bound)
+            ours = {"spec_hash": "v1-old", "registry": self.registry_id}
             if what == "ghost":  # a worker of ours that nothing declares any more
-                sid, stamp = f"{m.prefix}-{number}", Stamp(self.owner, m.name, Kind.WORKER, f"ghost{number}", "v1-old")
+                sid, stamp = f"{m.prefix}-{number}", Stamp(self.owner, m.name, Kind.WORKER, f"ghost{number}", **ours)
             elif what == "orchestrator":
-                sid, stamp = f"{m.prefix}-orchestrator", Stamp(self.owner, m.name, Kind.ORCHESTRATOR, "", "v1-old")
+                sid, stamp = f"{m.prefix}-orchestrator", Stamp(self.owner, m.name, Kind.ORCHESTRATOR, "", **ours)
             elif what == "stray-project":  # of a project this data dir no longer knows
-                sid, stamp = f"stray-{number}", Stamp(self.owner, "stray", Kind.WORKER, "w0", "v1-old")
+                sid, stamp = f"stray-{number}", Stamp(self.owner, "stray", Kind.WORKER, "w0", **ours)
             else:  # a second session of a declared worker (e.g. left behind by a crash)
                 if not m.workers:
                     return
                 name = sorted(m.workers)[i % len(m.workers)]
-                sid, stamp = f"{m.prefix}-{number}", Stamp(self.owner, m.name, Kind.WORKER, name, "v1-old")
+                sid, stamp = f"{m.prefix}-{number}", Stamp(self.owner, m.name, Kind.WORKER, name, **ours)
                 self.ambiguous.add((m.name, name))
             if sid in self.runtime.sessions or sid in self.retired:
                 return
@@ -471,7 +473,8 @@ class World:
             sessions = live_by_key.get(key, [])
             assert sessions == [row.id], (key, sessions, row.id, self.log)
             live = owned[row.id]
-            assert live.stamp is not None and live.stamp.spec_hash == row.spec_hash == hashes[key]
+            assert live.stamp is not None and live.stamp.spec_hash == row.spec_hash == hashes[key], (
+                key, row.phase, row.reason, live, self.log)
             if live.alive:
                 assert row.phase == Phase.RUNNING, (key, row.phase)
             elif policy == "Always":

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.manifest.loader import ManifestError, ManifestIssue, load_paths
-from reconciler.manifest.yamlsafe import MAX_DEPTH
+from reconciler.manifest.yamlsafe import MAX_DEPTH, HardenedLoader, YAMLLimitError
 
 HEAD = "apiVersion: ao/v1\nkind: Project\nmetadata:\n  name: demo\nspec:\n  repo: .\n"
 
@@ -37,7 +37,7 @@ def test_raw_control_character_is_reported_where_it_is(tmp_path: Path, char: str
 
 @pytest.mark.parametrize(
     "text, where",
-    [("[" * 20000, (1, MAX_DEPTH + 1)), ("{a: " * 5000, (1, 4 * (MAX_DEPTH - 1) + 2))],
+    [("[" * 20000, (1, MAX_DEPTH + 1)), ("{a: " * 5000, (1, 4 * MAX_DEPTH + 1))],  # the first bracket too deep
     ids=["lists", "mappings"],
 )
 def test_deep_nesting_is_refused(tmp_path: Path, text: str, where: tuple[int, int]) -> None:
@@ -45,6 +45,16 @@ def test_deep_nesting_is_refused(tmp_path: Path, text: str, where: tuple[int, in
 
     assert (issue.line, issue.column) == where
     assert issue.message == f"nesting deeper than {MAX_DEPTH} levels"
+
+
+@pytest.mark.parametrize("text", ["[" * 20000, "{" * 20000, "a: " + "[" * 20000])
+def test_deep_flow_nesting_is_refused_before_the_scanner_reads_on(text: str) -> None:
+    """While a flow collection is open PyYAML's scanner reads ahead, checking every open level at
+    each token: `[` x 20000 took seconds. It must stop at the limit, not read the whole input."""
+    loader = HardenedLoader(text)
+    with pytest.raises(YAMLLimitError, match=f"nesting deeper than {MAX_DEPTH} levels"):
+        loader.get_single_node()
+    assert loader.tokens_taken + len(loader.tokens) <= MAX_DEPTH + 8
 
 
 def test_self_referencing_alias_is_refused(tmp_path: Path) -> None:

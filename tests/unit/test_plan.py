@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -745,6 +746,23 @@ def test_orphans_of_projects_outside_the_scope_are_left_alone() -> None:
     assert pairs(plan(world(shop(), [], [orphan], scope={"gone"}))) == [("reap", "gone-1")]
 
 
+def test_orphans_another_registry_created_are_left_running_and_declared_ones_adopted() -> None:
+    """ao.db lost or replaced: the new registry has another identity, and never reaps what it did not create."""
+    gone = desired([proj("gone")], [wk("gone", "w")])
+    ghost = live(find(gone, "gone", "w"), "gone-1")
+    ghost = replace(ghost, stamp=replace(ghost.stamp, registry="old-registry"))
+    actions = plan(replace(world(shop(), [], [ghost]), registry_id="new-registry"))
+    left = [a for a in actions if a.session_id == "gone-1"]
+    assert [(a.verb, a.project, a.worker) for a in left] == [(Verb.LEAVE, "gone", "w")]
+    assert "another registry" in left[0].reason and converged(left)
+    # The same session, made by this registry, is an orphan and is reaped.
+    ours = replace(ghost, stamp=replace(ghost.stamp, registry="new-registry"))
+    assert ("reap", "gone-1") in pairs(plan(replace(world(shop(), [], [ours]), registry_id="new-registry")))
+    # Declared again: adopted, whichever registry created it.
+    actions = plan(replace(world(gone, [], [ghost]), registry_id="new-registry"))
+    assert ("adopt", "gone-1") in pairs(actions)
+
+
 # ---------------------------------------------------------------- converged()
 
 
@@ -752,7 +770,8 @@ def test_orphans_of_projects_outside_the_scope_are_left_alone() -> None:
     ([], True),
     ([Verb.WAIT], True),
     ([Verb.WAIT, Verb.WAIT], True),
-    *[([Verb.WAIT, v], False) for v in Verb if v != Verb.WAIT],
+    ([Verb.WAIT, Verb.LEAVE], True),  # a session another registry created, left running: nothing to do
+    *[([Verb.WAIT, v], False) for v in Verb if v not in (Verb.WAIT, Verb.LEAVE)],
 ])
 def test_converged_means_nothing_but_waiting(verbs: list[Verb], expected: bool) -> None:
     assert converged([Action(v, f"s-{i}", "p", "r") for i, v in enumerate(verbs)]) is expected

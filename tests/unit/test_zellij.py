@@ -274,7 +274,7 @@ def test_create_clears_a_stale_session_then_starts_from_its_layout(zj: ZellijRun
     assert json.loads(seen_at_attach["json"]) == {
         "session_id": "shop-1",
         "stamp": {"owner": STAMP.owner, "project": "shop", "kind": "worker", "worker": "a",
-                  "spec_hash": STAMP.spec_hash},
+                  "spec_hash": STAMP.spec_hash, "registry": ""},
     }
     # The layout holds the session's environment: private to the user.
     assert stat.S_IMODE(state_file(zj, "shop-1", ".kdl").stat().st_mode) == 0o600
