@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import retry_until
+
 CLAUDE_CODE_VERSION = "2.1.197"
 API_KEY = "sk-ant-api03-fake-key-for-offline-tests-0123456789abcdefghij"
 WIDTH, HEIGHT = 200, 50
@@ -97,15 +99,8 @@ def hook_events(log: Path) -> list[str]:
 
 
 def poll(condition: Callable[[], Any], timeout: float, message: str = "", interval: float = 0.05) -> Any:
-    """Return `condition()` once truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not met within {timeout}s: {message or condition}")
-        time.sleep(interval)
+    """Return `condition()` once truthy; fail after `timeout` seconds (conftest's `retry_until`)."""
+    return retry_until(condition, timeout=timeout, interval=interval, message=message)
 
 
 class Pane:
