@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,8 +94,9 @@ def private_file(path: Path) -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Replace `path` atomically with `text`, owner-only from the first byte."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Replace `path` atomically with `text`, owner-only from the first byte. The temporary name is
+    this process's and thread's own: several launches of one pass write the same files at once."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
     try:
         os.fchmod(fd, PRIVATE_FILE_MODE)

@@ -589,3 +589,28 @@ def test_open_of_a_new_database_proceeds_once_the_concurrent_writer_lets_go(
         assert len(migrations.applied(registry.db)) == registry.schema_version
     finally:
         registry.close()
+
+
+def test_private_files_can_be_written_by_several_launches_at_once(tmp_path) -> None:
+    import threading
+
+    from reconciler.paths import write_private
+
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for _ in range(50):
+                write_private(tmp_path / "tmux.conf", f"config {n}\n")
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert (tmp_path / "tmux.conf").read_text().startswith("config ")
+    assert (tmp_path / "tmux.conf").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["tmux.conf"]  # no temporary file left behind
