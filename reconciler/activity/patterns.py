@@ -99,7 +99,8 @@ TABLES: dict[str, ScreenTable] = {
     ),
     "aider": ScreenTable(
         dialogs=(Dialog(r"(?m)^(?P<question>[^\n]*\? \(Y\)es/\(N\)o[^\n]*)\Z", "question: {question}"),),
-        working=(r"(?i)Waiting for |Thinking|Tokens: .* sent",),
+        # Only the last line counts: "Tokens: ... sent" and old spinner text stay on screen after a turn.
+        working=(r"Waiting for [^\n]*\Z",),
         ready=(r"(?m)^[a-z ]*> ?\Z",),
         input_line=r"^[a-z ]*>[ \t]?(?P<text>.*)$",
     ),

@@ -384,10 +384,12 @@ class Executor:
 def _can_resume(action: Action) -> bool:
     """Continue the agent's previous conversation when its preset can, unless the last run was a
     quick failure: a resume that fails at once (no conversation to continue) falls back to a
-    fresh start on the next relaunch instead of looping."""
+    fresh start on the next relaunch instead of looping. An agent killed by a signal did not fail
+    to resume, however soon it died."""
     agent = action.desired.spec["agent"] if action.desired else {}
     preset = PRESETS.get(agent.get("preset") or "")
-    return bool(preset and preset.resumes and not agent.get("command") and action.quick_failures == 0)
+    killed = action.live is not None and action.live.exit_signal is not None
+    return bool(preset and preset.resumes and not agent.get("command") and (action.quick_failures == 0 or killed))
 
 
 def _found_workspace(desired: DesiredSession, session_id: str, data_dir: DataDir) -> dict[str, Any]:

@@ -10,6 +10,7 @@ string, and the multiplexer only ever sees a short command line.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -135,10 +136,11 @@ def prepare_conversation(agent: Mapping[str, Any], session_dir: Path, *, resume:
 
 
 def claude_conversation_kept(conversation_id: str, cwd: str, env: Mapping[str, str]) -> bool:
-    """Claude Code keeps a conversation as `<config dir>/projects/<cwd, / and . as ->/<id>.jsonl` once
-    its first turn is written; `--resume` of an id without one fails ("No conversation found")."""
+    """Claude Code keeps a conversation as `<config dir>/projects/<cwd, every character but letters and
+    digits as ->/<id>.jsonl` once its first turn is written; `--resume` of an id without one fails
+    ("No conversation found")."""
     config = Path(env.get("CLAUDE_CONFIG_DIR") or Path(env.get("HOME") or Path.home()) / ".claude")
-    transcript = config / "projects" / cwd.replace("/", "-").replace(".", "-") / f"{conversation_id}.jsonl"
+    transcript = config / "projects" / re.sub(r"[^A-Za-z0-9]", "-", cwd) / f"{conversation_id}.jsonl"
     try:
         with transcript.open(encoding="utf-8", errors="replace") as lines:
             return any('"type":"user"' in line.replace(" ", "") for line in lines)

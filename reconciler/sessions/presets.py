@@ -178,7 +178,8 @@ PRESETS: dict[str, Preset] = {
         Preset(
             name="demo", binary=None,
             start=("{python}", "-m", "reconciler.sessions.demo_agent", "--prompt-file", "{prompt_path}"),
-            resume=None, conversation=Conversation.NONE, task=TaskDelivery.ARGV, typeahead_safe=True,
+            # Like aider, its `/work` turn reads no input: messages wait until it is idle again.
+            resume=None, conversation=Conversation.NONE, task=TaskDelivery.ARGV, typeahead_safe=False,
             first_run=(), screen="demo",
             summary="ao's demo agent: prints its environment and prompt, echoes messages",
         ),

@@ -7,6 +7,7 @@ make a clean worktree look dirty when the session is reaped.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,8 @@ def test_aider_works_on_its_task_at_once_and_leaves_a_clean_worktree(ao, data_di
     wait_screen(data_dir, "shop-1", "Restored previous conversation history", timeout=60)
     retry_until(lambda: screen(data_dir, "shop-1").rstrip().endswith(">"), timeout=60, interval=0.3,
                 message="aider's input prompt")
-    assert ao("send", "shop-1", "alpha follow-up").returncode == 0
+    sent = ao("send", "shop-1", "alpha follow-up", "-o", "json")
+    assert sent.returncode == 0 and json.loads(sent.stdout)["outcome"] == "delivered", sent.stdout
     follow = retry_until(lambda: [t for t in fake_openai.transcripts() if "alpha follow-up" in t], timeout=60)
     assert "ALPHA-7" in follow[0]
 

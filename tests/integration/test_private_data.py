@@ -51,7 +51,7 @@ def test_files_are_private_secrets_resolved_at_launch_and_redacted(ao, repo, tmp
     prompts = list((root / "sessions").glob("*/*.md"))
     assert prompts and all(mode(p) == 0o600 for p in prompts)
     doctor = ao("doctor", env=env)
-    assert "WARN permissions" not in doctor.stdout
+    assert not [line for line in doctor.stdout.splitlines() if line.split()[:2] == ["WARN", "permissions"]]
 
     described = ao("describe", "session", "shop-1", env=env).stdout + ao("describe", "project", "shop", "-o", "json", env=env).stdout
     assert "sk-inline-secret" not in described and "<redacted>" in described
@@ -60,7 +60,7 @@ def test_files_are_private_secrets_resolved_at_launch_and_redacted(ao, repo, tmp
     root.chmod(0o755)
     (root / "ao.db").chmod(0o644)
     doctor = ao("doctor", env=env)
-    warning = next(line for line in doctor.stdout.splitlines() if line.startswith("WARN permissions"))
+    warning = next(line for line in doctor.stdout.splitlines() if line.split()[:2] == ["WARN", "permissions"])
     assert f"{root} (0755)" in warning and f"{root / 'ao.db'} (0644)" in warning
     assert doctor.returncode == 0
     ao("delete", "project", "shop", env=env)

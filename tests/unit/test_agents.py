@@ -470,7 +470,7 @@ def test_a_claude_conversation_never_written_is_started_afresh_under_the_same_id
         prepare_conversation,
     )
 
-    session_dir, config, cwd = tmp_path / "s", tmp_path / "cfg", "/work/wt.x/shop-1"
+    session_dir, config, cwd = tmp_path / "s", tmp_path / "cfg", "/work/wt.x/test_a/shop-1"
     env = {"CLAUDE_CONFIG_DIR": str(config)}
     first, resume = prepare_conversation({"preset": "claude-code"}, session_dir, resume=False)
     assert first and resume is False
@@ -480,7 +480,7 @@ def test_a_claude_conversation_never_written_is_started_afresh_under_the_same_id
 
     # Killed before its first turn reached the transcript: `--resume` would fail, so start fresh, same id.
     assert prepare_conversation({"preset": "claude-code"}, session_dir, resume=True, kept=kept) == (first, False)
-    transcript = config / "projects" / "-work-wt-x-shop-1" / f"{first}.jsonl"
+    transcript = config / "projects" / "-work-wt-x-test-a-shop-1" / f"{first}.jsonl"
     transcript.parent.mkdir(parents=True)
     transcript.write_text('{"type":"user","message":{"role":"user","content":"hi"}}\n')
     assert prepare_conversation({"preset": "claude-code"}, session_dir, resume=True, kept=kept) == (first, True)
