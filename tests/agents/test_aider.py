@@ -23,7 +23,7 @@ from tests.agents.cli_harness import (
 from tests.agents.fake_openai import FakeOpenAI
 from tests.conftest import needs_tmux, retry_until
 
-pytestmark = [pytest.mark.agents, needs_tmux]
+pytestmark = [pytest.mark.agents, needs_tmux, pytest.mark.timeout(300)]  # real CLIs start slowly on a busy machine
 
 WORKERS = "    - name: alpha\n      prompt: Task ALPHA-7 please\n"
 
@@ -47,12 +47,12 @@ def test_aider_works_on_its_task_at_once_and_leaves_a_clean_worktree(ao, data_di
     retry_until(lambda: any("ALPHA-7" in t for t in fake_openai.transcripts()), timeout=120, interval=0.5,
                 message="aider sent its task to the model")
     # Then the interactive aider, with that chat restored, takes the next message into the same chat.
-    wait_screen(data_dir, "shop-1", "Restored previous conversation history", timeout=60)
+    wait_screen(data_dir, "shop-1", "Restored previous conversation history", timeout=120)
     retry_until(lambda: screen(data_dir, "shop-1").rstrip().endswith(">"), timeout=60, interval=0.3,
                 message="aider's input prompt")
     sent = ao("send", "shop-1", "alpha follow-up", "-o", "json")
     assert sent.returncode == 0 and json.loads(sent.stdout)["outcome"] == "delivered", sent.stdout
-    follow = retry_until(lambda: [t for t in fake_openai.transcripts() if "alpha follow-up" in t], timeout=60)
+    follow = retry_until(lambda: [t for t in fake_openai.transcripts() if "alpha follow-up" in t], timeout=120)
     assert "ALPHA-7" in follow[0]
 
     worktree = data_dir.worktree_dir("shop", "shop-1")

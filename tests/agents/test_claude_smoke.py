@@ -29,7 +29,7 @@ from tests.agents.harness import (
     read_hooks,
 )
 
-pytestmark = pytest.mark.agents
+pytestmark = [pytest.mark.agents, pytest.mark.timeout(300)]  # real CLIs start slowly on a busy machine
 
 
 def launch(pane: Pane, claude: Path, repo: Path, env: dict[str, str], settings: Path, *extra: str) -> None:

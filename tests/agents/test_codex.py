@@ -26,7 +26,7 @@ from tests.agents.cli_harness import (
 from tests.agents.fake_openai import FakeOpenAI, Request, ToolCall
 from tests.conftest import needs_tmux, retry_until
 
-pytestmark = [pytest.mark.agents, needs_tmux]
+pytestmark = [pytest.mark.agents, needs_tmux, pytest.mark.timeout(300)]  # real CLIs start slowly on a busy machine
 
 WORKERS = ("    - name: alpha\n      prompt: WRITE-ID alpha\n"
            "    - name: bravo\n      prompt: WRITE-ID bravo\n")
@@ -101,21 +101,21 @@ def test_a_killed_codex_resumes_its_own_session(ao, data_dir, repo, write_manife
     env = codex_env(tmp_path, fake_openai, bin_dir, worktrees)
     path = write_manifest(agent_manifest(repo, "codex", env, workers))
     assert ao("apply", "-f", str(path)).returncode == 0
-    wait_screen(data_dir, "shop-1", "ok:", timeout=60)
-    wait_screen(data_dir, "shop-2", "ok:", timeout=60)
+    wait_screen(data_dir, "shop-1", "ok:", timeout=120)
+    wait_screen(data_dir, "shop-2", "ok:", timeout=120)
     assert ao("send", "shop-1", "alpha first words").returncode == 0
-    retry_until(lambda: any("alpha first words" in t for t in fake_openai.transcripts()), timeout=60)
+    retry_until(lambda: any("alpha first words" in t for t in fake_openai.transcripts()), timeout=120)
     assert ao("send", "shop-2", "bravo speaks last").returncode == 0
-    retry_until(lambda: any("bravo speaks last" in t for t in fake_openai.transcripts()), timeout=60)
+    retry_until(lambda: any("bravo speaks last" in t for t in fake_openai.transcripts()), timeout=120)
 
     past_quick_failure(ao, "shop-1")
     os.kill(session(ao, "shop-1")["pid"], signal.SIGKILL)
     retry_until(lambda: session(ao, "shop-1")["agent"] == "killed (9)", timeout=20)
     result = ao("reconcile")
     assert "session/shop-1 relaunched" in result.stdout, result.stdout + result.stderr
-    wait_screen(data_dir, "shop-1", "ALPHA-7", timeout=60)
+    wait_screen(data_dir, "shop-1", "ALPHA-7", timeout=120)
     assert ao("send", "shop-1", "alpha is back").returncode == 0
-    follow = retry_until(lambda: [t for t in fake_openai.transcripts() if "alpha is back" in t], timeout=60)
+    follow = retry_until(lambda: [t for t in fake_openai.transcripts() if "alpha is back" in t], timeout=120)
     assert "ALPHA-7" in follow[0] and "alpha first words" in follow[0]  # its earlier turns: resumed
     assert "BRAVO-9" not in follow[0] and "bravo speaks last" not in follow[0]
     recorded = (data_dir.session_dir("shop-1") / "conversation-id").read_text().strip()

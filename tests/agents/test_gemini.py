@@ -25,7 +25,7 @@ from tests.agents.cli_harness import (
 from tests.agents.fake_openai import FakeOpenAI, Request
 from tests.conftest import needs_tmux, retry_until
 
-pytestmark = [pytest.mark.agents, needs_tmux]
+pytestmark = [pytest.mark.agents, needs_tmux, pytest.mark.timeout(300)]  # real CLIs start slowly on a busy machine
 
 WORKERS = ("    - name: alpha\n      prompt: Task ALPHA-7 please\n"
            "    - name: bravo\n      prompt: Task BRAVO-9 please\n")
@@ -64,8 +64,8 @@ def test_a_relaunched_gemini_resumes_its_own_conversation(ao, data_dir, repo, wr
     assert result.returncode == 0, result.stderr
     retry_until(lambda: main_turns(fake_openai, "ALPHA-7") and main_turns(fake_openai, "BRAVO-9"), timeout=90,
                 interval=0.5, message="both tasks sent to the stand-in")
-    wait_screen(data_dir, "shop-1", "ok:", timeout=60)
-    wait_screen(data_dir, "shop-2", "ok:", timeout=60)
+    wait_screen(data_dir, "shop-1", "ok:", timeout=120)
+    wait_screen(data_dir, "shop-2", "ok:", timeout=120)
     type_line(data_dir, "shop-1", "alpha first words")
     until_or_show(data_dir, "shop-1", lambda: main_turns(fake_openai, "alpha first words"), 60, "alpha's 2nd turn")
     type_line(data_dir, "shop-2", "bravo speaks last")
@@ -80,8 +80,8 @@ def test_a_relaunched_gemini_resumes_its_own_conversation(ao, data_dir, repo, wr
     assert "session/shop-1 relaunched" in result.stdout, result.stdout + result.stderr
     cmdline = Path(f"/proc/{session(ao, 'shop-1')['pid']}/cmdline").read_text().split("\0")
     assert cmdline[-3:-1] == ["--resume", recorded]
-    wait_screen(data_dir, "shop-1", "ok: alpha first words", timeout=60)  # the old conversation is shown
-    wait_screen(data_dir, "shop-1", "Type your message", timeout=60)
+    wait_screen(data_dir, "shop-1", "ok: alpha first words", timeout=120)  # the old conversation is shown
+    wait_screen(data_dir, "shop-1", "Type your message", timeout=120)
     type_line(data_dir, "shop-1", "alpha is back")
     follow = until_or_show(data_dir, "shop-1", lambda: main_turns(fake_openai, "alpha is back"), 60, "follow-up")
     assert "ALPHA-7" in follow[0] and "alpha first words" in follow[0]
