@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from ..manifest.loader import LoadedProject, ManifestIssue, decode, load_text
+from ..manifest.preflight import project_issues
 from ..manifest.schema import project_schema
 from ..reconcile.service import ApplyReport, PassReport
 from ..views import project_view, session_rows, session_view
@@ -68,6 +69,12 @@ def parse_one(body: bytes, name: str, base: Path) -> tuple[list[LoadedProject], 
         issues = [ManifestIssue(source, 0, 0, "", "expected exactly one Project document")]
     if not issues and loaded[0].name != name:
         issues = [loaded[0].issue(("metadata", "name"), f"expected {name!r} (the name in the URL)")]
+    if not issues and not Path(loaded[0].manifest.spec.repo).expanduser().is_absolute():
+        # A body has no folder that a relative path could be relative to (a file has: its own).
+        issues = [loaded[0].issue(("spec", "repo"), "expected an absolute path: a manifest sent to the API has "
+                                                    f"no folder to resolve {loaded[0].manifest.spec.repo!r} against")]
+    if not issues:
+        issues = project_issues(loaded[0])  # the repo exists, is git, has a commit; the runtime is there
     return loaded, issues
 
 

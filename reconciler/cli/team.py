@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -41,7 +42,9 @@ def spawn(
         emit({"project": result.project, "worker": result.worker, "id": result.session_id,
               "orchestrator": result.orchestrator_id, "ok": result.report.ok}, "json")
     else:
-        print_pass(result.report, "text")
+        # What the spawn did, not the whole project's pass: the new session and anything that failed.
+        mine = [o for o in result.report.outcomes if o.action.session_id == result.session_id or not o.ok]
+        print_pass(replace(result.report, outcomes=mine, unchanged=[], actions=[o.action for o in mine]), "text")
         typer.echo(f"worker {result.worker} is session {result.session_id}")
         if result.orchestrator_id:
             typer.echo(f"its orchestrator is {result.orchestrator_id}; message it with: "

@@ -99,6 +99,11 @@ def test_an_invalid_manifest_is_422_with_file_and_field_and_changes_nothing(api,
     assert "<api:shop>:8:3: spec.colour: unknown field 'colour'" in error["message"]
     mismatch = api.put("/api/v1/projects/other", content=shop(repo))
     assert mismatch.status_code == 422 and "the name in the URL" in mismatch.json()["error"]["message"]
+    relative = put_shop(api, repo, shop(repo).replace(f"repo: {repo}", "repo: ../shop"))
+    assert relative.status_code == 422 and relative.json()["error"]["issues"][0]["path"] == "spec.repo"
+    assert "expected an absolute path" in relative.json()["error"]["message"]
+    missing = put_shop(api, repo, shop(repo).replace(f"repo: {repo}", f"repo: {repo}-gone"))
+    assert missing.status_code == 422 and missing.json()["error"]["issues"][0]["path"] == "spec.repo"
     assert api.get("/api/v1/projects").json() == []
 
 

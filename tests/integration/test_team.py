@@ -49,6 +49,9 @@ def environ_of(pid: int) -> dict[str, str]:
 
 def test_team_comes_up_with_role_prompts(ao, data_dir, repo, write_manifest):
     up(ao, write_manifest, repo)
+    orchestrator_role = (data_dir.session_dir("shop-orchestrator") / "role.md").read_text()
+    assert "the live team, with what\neach is doing right now" in orchestrator_role  # never only a stale list
+    assert "`ao get sessions -p shop`" in orchestrator_role
     found = ao_sessions(ao)
     assert set(found) == {"shop-orchestrator", "shop-1", "shop-2"}
     for sid in ("shop-1", "shop-2"):
@@ -157,8 +160,11 @@ def test_spawned_worker_survives_a_reapply_and_can_be_deleted(ao, data_dir, repo
     path = up(ao, write_manifest, repo)
     result = ao("spawn", "-p", "shop", "--issue", "77", "--prompt", "Write the changelog")
     assert result.returncode == 0, result.stderr
-    assert "worker issue-77 is session shop-3" in result.stdout
-    assert 'ao send --session shop-orchestrator --message "..."' in result.stdout
+    assert result.stdout.splitlines() == [  # what the spawn did, not the rest of the project's pass
+        "session/shop-3 created",
+        "worker issue-77 is session shop-3",
+        'its orchestrator is shop-orchestrator; message it with: ao send --session shop-orchestrator --message "..."',
+    ]
     reapply = ao("apply", "-f", str(path))
     assert "session/shop-3 unchanged" in reapply.stdout
     assert ao_sessions(ao)["shop-3"]["phase"] == "Running"
