@@ -15,6 +15,7 @@ from ..registry.records import Kind
 from ..runtime.base import Launch, Stamp
 from ..sessions.agents import (
     Arg,
+    PromptFiles,
     agent_program,
     claude_conversation_kept,
     expand,
@@ -89,22 +90,26 @@ def prepare(
         prompt_file=files.combined,
         user_env=resolve_env(agent.get("env") or {}),  # valueFrom is read now, never stored
     )
-    kept = None
-    if not agent.get("command") and (agent.get("preset") or DEFAULT_PRESET) == "claude-code":
-        kept = partial(claude_conversation_kept, cwd=str(workspace), env={**os.environ, **dict(env)})
-    conversation, resume = prepare_conversation(agent, data_dir.session_dir(session_id), resume=resume, kept=kept)
-    args = launch_argv(agent, files, conversation_id=conversation, resume=resume)
-    args = with_agent_hooks(agent, args, data_dir.session_dir(session_id))
-    program = agent_program(agent, args)
-    path = dict(env)["PATH"]
-    if not shutil.which(program, path=path):
-        raise LaunchError(
-            "AgentNotFound",
-            f"agent command {program!r} was not found on PATH; install it or change spec.agent",
-        )
+    args = agent_argv(agent, files, data_dir.session_dir(session_id), str(workspace), dict(env), resume=resume)
     stamp = Stamp(owner, desired.project, desired.kind, desired.worker or "", desired.spec_hash, registry)
     launch = Launch(session_id, expand(args), str(workspace), env, stamp, runtime=spec["runtime"])
     return Prepared(launch, args, str(workspace), branch)
+
+
+def agent_argv(agent: dict, files: PromptFiles, session_dir: Path, workspace: str, env: dict[str, str], *,
+               resume: bool) -> list[Arg]:
+    """The agent's argv: its own conversation resumed where it can be, ao's hooks handed to it, and
+    its program found on the session's PATH (else the session fails with AgentNotFound)."""
+    kept = None
+    if not agent.get("command") and (agent.get("preset") or DEFAULT_PRESET) == "claude-code":
+        kept = partial(claude_conversation_kept, cwd=workspace, env={**os.environ, **env})
+    conversation, resume = prepare_conversation(agent, session_dir, resume=resume, kept=kept)
+    args = with_agent_hooks(agent, launch_argv(agent, files, conversation_id=conversation, resume=resume), session_dir)
+    program = agent_program(agent, args)
+    if not shutil.which(program, path=env["PATH"]):
+        raise LaunchError("AgentNotFound",
+                          f"agent command {program!r} was not found on PATH; install it or change spec.agent")
+    return args
 
 
 def with_agent_hooks(agent: dict, args: list[Arg], session_dir: Path) -> list[Arg]:

@@ -371,7 +371,8 @@ def test_orchestrator_role() -> None:
     assert role.startswith("# You are sp-orchestrator, the orchestrator of project shop")
     assert "Delegate; do not implement" in role
     team = role.split("## Your team")[1].split("##")[0]
-    assert [line for line in team.splitlines() if line.strip()] == [f"- {w}" for w in WORKERS]
+    assert [line for line in team.splitlines() if line.startswith("- ")] == [f"- {w}" for w in WORKERS]
+    assert "the live team" in team and "`ao get sessions -p shop`" in team  # the list above goes stale
     for command in ("ao get sessions -p shop", "ao spawn --project shop", 'ao send --session <session-id> --message "..."',
                     "ao logs <session-id>", "ao apply -f", "ao diff -f"):
         assert command in role, command
