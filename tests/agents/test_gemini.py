@@ -71,6 +71,9 @@ def test_a_relaunched_gemini_resumes_its_own_conversation(ao, data_dir, repo, wr
     type_line(data_dir, "shop-2", "bravo speaks last")
     until_or_show(data_dir, "shop-2", lambda: main_turns(fake_openai, "bravo speaks last"), 60, "bravo's 2nd turn")
     recorded = (data_dir.session_dir("shop-1") / "conversation-id").read_text().strip()
+    # Killed only once the second turn is over and shown: what the resume must bring back is then saved.
+    wait_screen(data_dir, "shop-1", "ok: alpha first words", timeout=120)
+    retry_until(lambda: ao("reconcile") and session(ao, "shop-1")["activity"] == "idle", timeout=60, interval=0.5)
 
     past_quick_failure(ao, "shop-1")
     os.kill(session(ao, "shop-1")["pid"], signal.SIGKILL)
