@@ -48,7 +48,9 @@ FIELDS = (
 FORMAT = SEPARATOR.join(f"#{{{name}}}" for name in FIELDS)
 _NO_SERVER = re.compile(r"no server running|error connecting to|No such file or directory")
 # Variables of the calling environment that must not leak into the server and its agents.
-_PRIVATE_ENV = re.compile(r"^(AO_|TMUX$|TMUX_PANE$)")
+# `CI` too: agents in ao's sessions are interactive, and some CLIs (Gemini CLI) turn non-interactive
+# and exit when they inherit it from a controller that runs under CI. spec.agent.env may still set it.
+_PRIVATE_ENV = re.compile(r"^(AO_|TMUX$|TMUX_PANE$|CI$)")
 INSTALL_HINT = "install it with `apt-get install tmux` (Debian/Ubuntu) or `brew install tmux` (macOS)"
 
 

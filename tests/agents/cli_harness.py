@@ -62,8 +62,9 @@ def screen(data_dir: DataDir, sid: str) -> str:
 
 
 def wait_screen(data_dir: DataDir, sid: str, text: str, timeout: float = 90) -> str:
-    return retry_until(lambda: text in (s := screen(data_dir, sid)) and s, timeout=timeout, interval=0.3,
-                       message=f"{text!r} on {sid}'s screen")
+    """The session's screen once it shows `text`; failing with the screen, so a stuck agent explains itself."""
+    return until_or_show(data_dir, sid, lambda: text in (s := screen(data_dir, sid)) and s, timeout,
+                         f"{text!r} on {sid}'s screen")
 
 
 def until_or_show(data_dir: DataDir, sid: str, condition: Callable[[], object], timeout: float, what: str) -> object:
