@@ -26,7 +26,7 @@ from tests.agents.cli_harness import (
 from tests.agents.fake_openai import FakeOpenAI
 from tests.conftest import needs_tmux, retry_until
 
-pytestmark = [pytest.mark.agents, needs_tmux, pytest.mark.timeout(300)]  # real CLIs start slowly on a busy machine
+pytestmark = [pytest.mark.agents, needs_tmux, pytest.mark.timeout(600)]  # OpenCode waits on network fetches first
 
 WORKERS = ("    - name: alpha\n      prompt: Task ALPHA-7 please\n"
            "    - name: bravo\n      prompt: Task BRAVO-9 please\n")
@@ -61,7 +61,7 @@ def test_a_killed_worker_resumes_its_own_conversation(ao, data_dir, repo, write_
     assert result.returncode == 0, result.stderr
     # Both first turns reach the model, each with its own task.
     retry_until(lambda: turns_with(fake_openai, "ALPHA-7") and turns_with(fake_openai, "BRAVO-9"),
-                timeout=120, interval=0.5, message="both tasks sent to the stand-in")
+                timeout=300, interval=0.5, message="both tasks sent to the stand-in")
     wait_screen(data_dir, "shop-1", "ok:", timeout=120)
     wait_screen(data_dir, "shop-2", "ok:", timeout=120)
     # Bravo's conversation is the most recent one of the repository: a `--continue` would pick it.
