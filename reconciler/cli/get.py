@@ -53,8 +53,9 @@ def _quiet_observe(ao: Service) -> dict[str, Any] | None:
         return None  # already warned when the watch began
 
 
-def _session_views(ao: Service, records: list, live: dict[str, Any] | None) -> list[dict[str, Any]]:
-    activity, rss = ao.activity(), ao.memory_usage(live or {})
+def _session_views(ao: Service, records: list, live: dict[str, Any] | None,
+                   activity: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    activity, rss = ao.activity() if activity is None else activity, ao.memory_usage(live or {})
     views = [session_view(r, (live or {}).get(r.id), activity.get(r.id), rss.get(r.id)) for r in records]
     if live is None:  # unknown, which is not the same as "missing"
         for view in views:
@@ -110,11 +111,12 @@ def _sessions(ctx: typer.Context, project: str | None, output: Format, all_: boo
         _watch_sessions(ao, project, all_, output)
         return
     records = ao.sessions(project, include_terminated=all_)
-    views = _session_views(ao, records, _observe(ao))
+    activity = ao.activity()
+    views = _session_views(ao, records, _observe(ao), activity)
     if output in (Format.json, Format.yaml):
         emit(views, output.value)
         return
-    now, activity = time.time(), ao.activity()
+    now = time.time()
     headers = ["ID", "PROJECT", "KIND", "NAME", "ISSUE", "PHASE", "AGENT", "ACTIVITY", "RESTARTS", "AGE"]
     rows = [[v["id"], v["project"], v["kind"], v["name"], v["issue"], v["phase"], v["agent"],
              _activity_cell(v, activity.get(r.id), now), v["restarts"], age(r.created_at, now)]

@@ -8,7 +8,6 @@ same agent, and record the message before calling, so an agent's signal can prov
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import time
@@ -23,6 +22,8 @@ from ..activity.model import Activity, Reading
 from ..activity.patterns import TABLES
 from ..activity.screen import classify, input_text, table_for
 from ..activity.signals import PARSERS
+from ..errors import AoError
+from ..locks import file_lock
 from ..registry import messages
 from ..sessions.presets import PRESETS
 from .gate import Verdict, gate
@@ -71,25 +72,18 @@ class Typed:
     reading: Reading
 
 
+class _Taken(AoError):
+    """Someone else is typing into the agent."""
+
+
 @contextlib.contextmanager
-def target_lock(path: Path, timeout: float, *, sleep: Callable[[float], None] = time.sleep) -> Iterator[bool]:
+def target_lock(path: Path, timeout: float) -> Iterator[bool]:
     """Hold the target's delivery lock; yields False when it could not be had within `timeout`."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    yield False
-                    return
-                sleep(POLL_SECONDS)
-        yield True
-    finally:
-        os.close(fd)
+        with file_lock(path, holder=str(os.getpid()), timeout=timeout, busy=lambda holder: _Taken(str(holder))):
+            yield True
+    except _Taken:
+        yield False
 
 
 def look(terminal: Terminal, conn: sqlite3.Connection, target: str, agent: Agent, now: float) -> tuple[Reading, str | None]:

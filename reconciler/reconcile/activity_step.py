@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from ..activity.observe import Watched, due_waiting_notices, observe_activity, preset_of
 from ..messaging.queue import queue
-from ..registry.records import Kind, Phase
+from ..registry.records import Kind, Phase, SessionRecord
 from ..registry.store import Registry
 from ..runtime.base import Observed, Runtime
 from .notices import SENDER
 
 
-def observe_step(registry: Registry, runtime: Runtime, observed: Mapping[str, Observed], owner: str,
-                 orchestrators: Mapping[str, str | None], skip: Collection[str], now: float) -> None:
+def observe_step(registry: Registry, runtime: Runtime, world_records: Iterable[SessionRecord],
+                 observed: Mapping[str, Observed], owner: str, orchestrators: Mapping[str, str | None],
+                 skip: Collection[str], now: float) -> None:
     """Record each live agent's activity (sessions this pass just started or stopped excepted) and
-    queue one `[from ao]` notice per waiting episode of a worker to its project's orchestrator."""
-    records = {r.id: r for r in registry.sessions() if r.phase != Phase.TERMINATED}
+    queue one `[from ao]` notice per waiting episode of a worker to its project's orchestrator.
+    `world_records` are the rows the pass planned with: the ones it changed are in `skip`."""
+    records = {r.id: r for r in world_records if r.phase != Phase.TERMINATED}
     watched = [Watched(r.id, preset_of(r.spec), r.started_at) for r in records.values() if r.id not in skip]
     conn = registry.conn
     with registry.transaction():

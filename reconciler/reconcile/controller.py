@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AoError
+from ..locks import file_lock
 from ..manifest.loader import ManifestError, expand_paths, load_paths
 from ..registry.sources import Source
 from . import health
-from .lock import file_lock, started_by_me
+from .lock import started_by_me
 from .plan import NO_OP
 from .service import PassReport, Service
 

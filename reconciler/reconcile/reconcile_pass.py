@@ -111,7 +111,8 @@ def run_pass(
             if (scope is None or project.name in scope) and not project.deleted:
                 svc.registry.update_project(project.name, observed_generation=project.generation)
     orchestrators = {p.name: p.orchestrator.orchestrator_id if p.orchestrator else None for p in world.desired}
-    observe_step(svc.registry, svc.runtime, world.observed, world.owner, orchestrators, touched, svc.clock())
+    observe_step(svc.registry, svc.runtime, world.records, world.observed, world.owner, orchestrators, touched,
+                 svc.clock())
     report.delivered = deliver_queued(svc.registry, svc.runtime, world.observed, world.owner, svc.data_dir)
     return report
 

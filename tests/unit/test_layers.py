@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "reconciler"
 
 # Layer of each top-level module or package of `reconciler`; see docs/architecture.md.
 LAYERS = {
-    "__init__": 0, "errors": 0, "paths": 0, "polling": 0, "wording": 0,
+    "__init__": 0, "errors": 0, "locks": 0, "paths": 0, "polling": 0, "wording": 0,
     "manifest": 1, "registry": 1, "runtime": 1, "sessions": 1,
     "activity": 2, "messaging": 2,
     "reconcile": 3,
