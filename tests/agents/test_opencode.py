@@ -60,8 +60,12 @@ def test_a_killed_worker_resumes_its_own_conversation(ao, data_dir, repo, write_
     result = ao("apply", "-f", str(path))
     assert result.returncode == 0, result.stderr
     # Both first turns reach the model, each with its own task.
-    retry_until(lambda: turns_with(fake_openai, "ALPHA-7") and turns_with(fake_openai, "BRAVO-9"),
-                timeout=300, interval=0.5, message="both tasks sent to the stand-in")
+    try:
+        retry_until(lambda: turns_with(fake_openai, "ALPHA-7") and turns_with(fake_openai, "BRAVO-9"),
+                    timeout=300, interval=0.5)
+    except AssertionError:  # say what each agent shows, so a stuck one explains itself
+        raise AssertionError("both tasks sent to the stand-in within 300s; screens:\n"
+                             + "\n".join(f"--- {sid}\n{screen(data_dir, sid)}" for sid in ("shop-1", "shop-2"))) from None
     wait_screen(data_dir, "shop-1", "ok:", timeout=120)
     wait_screen(data_dir, "shop-2", "ok:", timeout=120)
     # Bravo's conversation is the most recent one of the repository: a `--continue` would pick it.
