@@ -150,7 +150,13 @@ PRESETS: dict[str, Preset] = {
             start=("opencode", "--prompt", "{prompt}"),
             resume=("opencode", "--session", "{conversation}"),
             conversation=Conversation.AGENT_ASSIGNS, task=TaskDelivery.ARGV, typeahead_safe=True,
-            first_run=(),  # only its provider's key, which it reports itself
+            # Its provider's key it reports itself. Its first start creates its database; OpenCodes
+            # making that first start at the same moment (a fleet starting) can deadlock in it.
+            first_run=(
+                FirstRunCheck("its first start (several at once can deadlock)",
+                              "~/.local/share/opencode/opencode.db", (),
+                              "run `opencode session list` once before starting several"),
+            ),
             screen="opencode",
             summary="role and task as the first prompt; resumes the session of this worktree by id",
         ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,15 @@ pytestmark = [pytest.mark.agents, needs_tmux, pytest.mark.timeout(600)]  # OpenC
 
 WORKERS = ("    - name: alpha\n      prompt: Task ALPHA-7 please\n"
            "    - name: bravo\n      prompt: Task BRAVO-9 please\n")
+
+
+def run_once(env: dict[str, str], cwd: Path) -> None:
+    """Start OpenCode once, alone, as a user has before ao starts several: its first start creates
+    its database, and OpenCodes that make their first start at the same moment can deadlock in it
+    (the first-run condition `ao doctor` reports)."""
+    done = subprocess.run(["opencode", "session", "list"], env={**os.environ, **env}, cwd=cwd,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 def opencode_env(tmp_path: Path, fake: FakeOpenAI, bin_dir: Path) -> dict[str, str]:
@@ -56,6 +66,7 @@ def test_a_killed_worker_resumes_its_own_conversation(ao, data_dir, repo, write_
                                                       fake_openai: FakeOpenAI) -> None:  # noqa: F811
     bin_dir = installed("opencode")
     env = opencode_env(tmp_path, fake_openai, bin_dir)
+    run_once(env, repo)
     path = write_manifest(agent_manifest(repo, "opencode", env, WORKERS))
     result = ao("apply", "-f", str(path))
     assert result.returncode == 0, result.stderr

@@ -463,6 +463,11 @@ def test_first_run_problems_name_the_missing_config_and_its_fix(tmp_path: Path) 
     assert [p.split(" (")[0] for p in first_run_problems("claude-code", env)] == [
         'claude-code: stops on folder trust']
     assert first_run_problems("aider", env) == first_run_problems("demo", env) == []
+    assert [p.split(" (")[0] for p in first_run_problems("opencode", env)] == [
+        "opencode: stops on its first start"]
+    (tmp_path / ".local/share/opencode").mkdir(parents=True)
+    (tmp_path / ".local/share/opencode/opencode.db").write_text("")
+    assert first_run_problems("opencode", env) == []
 
 
 def test_a_claude_conversation_never_written_is_started_afresh_under_the_same_id(tmp_path):
