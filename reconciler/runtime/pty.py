@@ -59,8 +59,8 @@ class NoPtyLeft(RuntimeFailure, SessionProblem):
     the pass marks the session Failed with reason NoPtyLeft and retries it after its back-off."""
 
     def __init__(self, message: str) -> None:
-        RuntimeFailure.__init__(self, message)
-        self.reason = REASON
+        SessionProblem.__init__(self, REASON, message)  # sets reason and message
+        self.hint = None  # what AoError's str() reads
 
 
 def no_pty_left(stderr: str, root: Path = PTY_SYSCTL) -> NoPtyLeft | None:
