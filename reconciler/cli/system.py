@@ -134,8 +134,7 @@ def _pty_check(check: Any) -> None:
     if figures is None:
         check("ptys", True, "limit unknown on this platform; each session holds one")
         return
-    check("ptys", True, f"{figures.in_use} in use of kernel.pty.max={figures.max} (a container gets max - "
-          f"kernel.pty.reserve = {figures.container_limit}); each session holds one"
+    check("ptys", True, f"{pty.describe(figures)}; each session holds one"
           + ("; near the limit: new sessions will fail with NoPtyLeft (raise it with sysctl kernel.pty.max=...)"
              if figures.near else ""), warning=figures.near)
 

@@ -27,6 +27,7 @@ class PtyUsage:
     max: int  # kernel.pty.max
     reserve: int  # kernel.pty.reserve: kept for the host's first devpts
     in_use: int  # kernel.pty.nr, every devpts of the machine together
+    devpts_max: int | None = None  # the `max=` option of the /dev/pts this process sees, when it has one
 
     @property
     def container_limit(self) -> int:
@@ -38,20 +39,33 @@ class PtyUsage:
         return self.in_use >= NEAR * self.container_limit
 
 
+def devpts_max(mountinfo: Path = Path("/proc/self/mountinfo")) -> int | None:
+    """The `max=` of the devpts mounted on /dev/pts (the last mount there is the one in use)."""
+    try:
+        lines = [line.split() for line in mountinfo.read_text().splitlines()]
+    except OSError:
+        return None
+    options = [fields[-1] for fields in lines if len(fields) > 4 and fields[4] == "/dev/pts" and "devpts" in fields]
+    found = re.search(r"(?:^|,)max=(\d+)", options[-1]) if options else None
+    return int(found.group(1)) if found else None
+
+
 def usage(root: Path = PTY_SYSCTL) -> PtyUsage | None:
     """The pty figures now; None where the platform does not publish them (not Linux)."""
     try:
         figures = {name: int((root / name).read_text().strip()) for name in ("max", "reserve", "nr")}
     except (OSError, ValueError):
         return None
-    return PtyUsage(max=figures["max"], reserve=figures["reserve"], in_use=figures["nr"])
+    return PtyUsage(max=figures["max"], reserve=figures["reserve"], in_use=figures["nr"],
+                    devpts_max=devpts_max() if root == PTY_SYSCTL else None)
 
 
 def describe(figures: PtyUsage | None) -> str:
     if figures is None:
         return "kernel.pty.max unknown on this platform"
-    return (f"kernel.pty.max={figures.max}, {figures.in_use} in use (inside a container only max - "
-            f"kernel.pty.reserve = {figures.container_limit})")
+    own = f"; this /dev/pts allows {figures.devpts_max}" if figures.devpts_max is not None else ""
+    return (f"kernel.pty.max={figures.max}, {figures.in_use} in use; a container gets max - kernel.pty.reserve = "
+            f"{figures.container_limit}{own}")
 
 
 class NoPtyLeft(RuntimeFailure, SessionProblem):

@@ -61,3 +61,15 @@ def test_the_tmux_runtime_raises_it_from_its_error_path(tmp_path: Path, monkeypa
     with pytest.raises(pty.NoPtyLeft) as caught:
         runtime.run("new-session", "-d", "-s", "shop-1")
     assert isinstance(caught.value, AoError) and caught.value.reason == "NoPtyLeft"
+
+
+def test_the_devpts_own_max_is_read_from_the_last_mount_on_dev_pts(tmp_path: Path) -> None:
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "26 24 0:24 / /dev/pts rw,relatime - devpts devpts rw,mode=600,ptmxmode=000\n"
+        "29 26 0:26 / /dev/pts rw,relatime - devpts devpts rw,mode=600,ptmxmode=666,max=2\n"
+        "30 24 0:27 / /dev/shm rw - tmpfs tmpfs rw,max=9\n")
+    assert pty.devpts_max(mountinfo) == 2
+    mountinfo.write_text("26 24 0:24 / /dev/pts rw,relatime - devpts devpts rw,mode=600,ptmxmode=000\n")
+    assert pty.devpts_max(mountinfo) is None
+    assert pty.devpts_max(tmp_path / "missing") is None
