@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ from ..sessions.naming import SESSION_ID_PATTERN
 SETTINGS_FILE = "retention.json"
 LAST_PRUNE_FILE = "retention-last.json"
 PRUNE_EVERY_SECONDS = 3600.0
+# The controller's share of one wake: a big backlog (the first prune of an old data dir) is worked
+# off over several wakes instead of holding up the passes; `ao retention --prune-now` has no budget.
+CONTROLLER_BUDGET_SECONDS = 0.5
+SESSIONS_PER_STEP = 100  # terminated sessions whose rows and folders go together, under the pass lock
 KEEP_FOREVER = ("never", "off", "none", "forever")
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -137,6 +142,7 @@ def update(data_dir: DataDir, *, events: str | None = None, max_events: str | No
 @dataclass
 class Pruned:
     at: float
+    complete: bool = True  # False when the time budget ran out first: the next wake goes on
     events: int = 0
     messages: int = 0
     sessions: int = 0
@@ -145,38 +151,46 @@ class Pruned:
 
     def summary(self) -> str:
         return (f"removed {self.events} events, {self.messages} messages, {self.sessions} terminated sessions and "
-                f"{self.folders} session folders ({_size(self.folder_bytes)})")
+                f"{self.folders} session folders ({_size(self.folder_bytes)})"
+                + ("" if self.complete else "; more to remove at the next wake"))
 
     def as_json(self) -> dict[str, Any]:
-        return {"at": self.at, "events": self.events, "messages": self.messages, "sessions": self.sessions,
+        return {"at": self.at, "complete": self.complete, "events": self.events, "messages": self.messages, "sessions": self.sessions,
                 "folders": self.folders, "folderBytes": self.folder_bytes}
 
 
-def prune(svc: Any, now: float | None = None) -> Pruned:
-    """Apply the data dir's policy once, now. `svc` is the `Service` (its registry, runtime and lock)."""
+def prune(svc: Any, now: float | None = None, *, budget: float | None = None) -> Pruned:
+    """Apply the data dir's policy, now. `svc` is the `Service` (its registry, runtime and lock). With
+    a `budget` (seconds), stop after the batch that exhausts it: `complete` is then False."""
     now = svc.clock() if now is None else now
+    deadline = time.monotonic() + budget if budget is not None else None
     policy = load(svc.data_dir)
     registry = svc.registry
     done = Pruned(at=now)
-    done.events = _prune_events(registry, policy, now)
+    done.events = _prune_events(registry, policy, now, deadline)
     age = parse_age(policy.messages)
-    if age is not None:
+    if age is not None and not _past(deadline):
         first_kept = messages.first_at_or_after(registry.conn, now - age)
         before = first_kept if first_kept is not None else 1 << 62
-        while True:
+        while not _past(deadline):
             with registry.transaction():
                 count = messages.prune_finished(registry.conn, before, registry_store.PRUNE_BATCH)
             done.messages += count
             if count < registry_store.PRUNE_BATCH:
                 break
     age = parse_age(policy.sessions)
-    if age is not None:
-        _prune_sessions(svc, now - age, done)
+    if age is not None and not _past(deadline):
+        _prune_sessions(svc, now - age, done, deadline)
+    done.complete = not _past(deadline)
     _write_last(svc.data_dir, done)
     return done
 
 
-def _prune_events(registry: Any, policy: Policy, now: float) -> int:
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _prune_events(registry: Any, policy: Policy, now: float, deadline: float | None) -> int:
     bounds = []
     age = parse_age(policy.events)
     if age is not None:
@@ -186,30 +200,35 @@ def _prune_events(registry: Any, policy: Policy, now: float) -> int:
         start = registry_store.newest_events_start(registry, policy.max_events)
         if start is not None:
             bounds.append(start)
-    return registry_store.prune_events_before(registry, max(bounds)) if bounds else 0
+    return registry_store.prune_events_before(registry, max(bounds), deadline=deadline) if bounds else 0
 
 
-def _prune_sessions(svc: Any, cutoff: float, done: Pruned) -> None:
+def _prune_sessions(svc: Any, cutoff: float, done: Pruned, deadline: float | None) -> None:
     """Under the pass lock, so no pass brings an ID back (an orchestrator's is reused) while its row
-    and folder go; a session the runtime still shows is left alone whatever its row says."""
+    and folder go; a session the runtime still shows is left alone whatever its row says. A step's
+    rows and folders go together, so a budget that runs out never leaves a folder without its row."""
     candidates = registry_store.terminated_sessions_before(svc.registry, cutoff)
     if not candidates:
         return
     with svc.lock():
         shown = set(svc.observe())
-        gone = registry_store.delete_terminated_sessions(svc.registry, [c for c in candidates if c not in shown])
-        with svc.registry.transaction():
-            activity_store.forget(svc.registry.conn, gone)
-        done.sessions = len(gone)
-        for session_id in gone:
-            folder = _session_folder(svc.data_dir, session_id)
-            if folder is None:
-                continue
-            size = _tree_size(folder)
-            shutil.rmtree(folder, ignore_errors=True)
-            if not folder.exists():
-                done.folders += 1
-                done.folder_bytes += size
+        candidates = [c for c in candidates if c not in shown]
+        for start in range(0, len(candidates), SESSIONS_PER_STEP):
+            if _past(deadline):
+                return
+            gone = registry_store.delete_terminated_sessions(svc.registry, candidates[start:start + SESSIONS_PER_STEP])
+            with svc.registry.transaction():
+                activity_store.forget(svc.registry.conn, gone)
+            done.sessions += len(gone)
+            for session_id in gone:
+                folder = _session_folder(svc.data_dir, session_id)
+                if folder is None:
+                    continue
+                size = _tree_size(folder)
+                shutil.rmtree(folder, ignore_errors=True)
+                if not folder.exists():
+                    done.folders += 1
+                    done.folder_bytes += size
 
 
 def _session_folder(data_dir: DataDir, session_id: str) -> Path | None:
@@ -243,13 +262,15 @@ def last_prune(data_dir: DataDir) -> dict[str, Any] | None:
     return found if isinstance(found, dict) and isinstance(found.get("at"), int | float) else None
 
 
-def prune_when_due(svc: Any, now: float | None = None) -> Pruned | None:
-    """The controller's hook: prune when the last prune (by any process) is an hour old or more."""
+def prune_when_due(svc: Any, now: float | None = None, *, budget: float | None = CONTROLLER_BUDGET_SECONDS
+                   ) -> Pruned | None:
+    """The controller's hook: prune when the last prune (by any process) is an hour old or more, or
+    ran out of time before it was done."""
     now = svc.clock() if now is None else now
     last = last_prune(svc.data_dir)
-    if last is not None and 0 <= now - last["at"] < PRUNE_EVERY_SECONDS:
+    if last is not None and last.get("complete", True) and 0 <= now - last["at"] < PRUNE_EVERY_SECONDS:
         return None
-    return prune(svc, now)
+    return prune(svc, now, budget=budget)
 
 
 # ------------------------------------------------------------ what the data dir holds (ao doctor)

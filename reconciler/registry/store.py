@@ -265,7 +265,7 @@ class Registry:
 # ------------------------------------------------------------ retention (see reconcile/retention.py)
 # Functions beside the class, not methods: the pruning is its own concern, run hourly by the controller.
 
-PRUNE_BATCH = 5000  # rows per short write transaction, so a pass never waits long for the lock
+PRUNE_BATCH = 1000  # rows per short write transaction (tens of ms), so a pass never waits long for the lock
 
 
 def first_event_at_or_after(registry: Registry, cutoff: float) -> int | None:
@@ -281,15 +281,16 @@ def newest_events_start(registry: Registry, keep: int) -> int | None:
     return int(row[0]) if row else None
 
 
-def prune_events_before(registry: Registry, first_kept: int) -> int:
+def prune_events_before(registry: Registry, first_kept: int, *, deadline: float | None = None) -> int:
     """Delete events with an id below `first_kept`, in batches; the newest event always stays, so an
     id is never handed out twice (SQLite reuses the highest rowid once it is deleted) and a reader
-    resuming with Last-Event-ID never sees an old id again. Returns how many went."""
+    resuming with Last-Event-ID never sees an old id again. Stops after the batch that passes
+    `deadline` (time.monotonic()); the next call goes on. Returns how many went."""
     newest = registry.conn.execute("select max(id) from events").fetchone()[0]
     if newest is None:
         return 0
     return _delete_in_batches(registry, "delete from events where id in (select id from events where id < ? "
-                                        "order by id limit ?)", min(first_kept, int(newest)))
+                                        "order by id limit ?)", min(first_kept, int(newest)), deadline=deadline)
 
 
 def terminated_sessions_before(registry: Registry, cutoff: float) -> list[str]:
@@ -313,11 +314,11 @@ def delete_terminated_sessions(registry: Registry, session_ids: list[str]) -> li
     return deleted
 
 
-def _delete_in_batches(registry: Registry, sql: str, *params: Any) -> int:
+def _delete_in_batches(registry: Registry, sql: str, *params: Any, deadline: float | None = None) -> int:
     total = 0
     while True:
         with registry.transaction():
             count = registry.conn.execute(sql, [*params, PRUNE_BATCH]).rowcount
         total += count
-        if count < PRUNE_BATCH:
+        if count < PRUNE_BATCH or (deadline is not None and time.monotonic() > deadline):
             return total

@@ -184,3 +184,17 @@ def test_a_hand_edited_policy_falls_back_to_the_defaults_key_by_key(tmp_path: Pa
     (data_dir.root / retention.SETTINGS_FILE).write_text(json.dumps({"events": "soon", "maxEvents": -3,
                                                                      "messages": "2d", "sessions": 7}))
     assert retention.load(data_dir) == retention.Policy("14d", 100_000, "2d", "7d")
+
+
+def test_a_backlog_is_worked_off_over_several_wakes_within_the_budget(ao: Service) -> None:
+    add_events(ao, 3 * PRUNE_BATCH, NOW - 20 * DAY)
+    session(ao, "shop-1", Phase.TERMINATED, ended_days_ago=8)
+
+    first = retention.prune_when_due(ao, NOW, budget=0)  # one batch, then the budget is spent
+    assert (first.events, first.sessions, first.complete) == (PRUNE_BATCH, 0, False)
+    assert retention.last_prune(ao.data_dir)["complete"] is False
+    second = retention.prune_when_due(ao, NOW + 1, budget=0)  # not done: due again at once
+    assert second is not None and second.events == PRUNE_BATCH
+    last = retention.prune_when_due(ao, NOW + 2, budget=None)
+    assert (last.events, last.sessions, last.complete) == (PRUNE_BATCH - 1, 1, True)
+    assert retention.prune_when_due(ao, NOW + 3) is None
