@@ -4,7 +4,7 @@ The policy is a setting of the data dir, kept in `retention.json` (like the capa
 `capacity.json`) and changed with `ao retention`. The controller applies it at most once an hour
 (`prune_when_due`); `ao retention --prune-now` applies it at once. Defaults, and why:
 
-- events: 14 days, and never more than the newest 100,000. Events explain what happened (`ao get
+- events: 14 days, and never more than the newest 100,000. Events explain what happened (`ao
   events`, `ao describe`); two weeks covers any look back at a run, and the cap bounds a crash loop's
   flood (100,000 events are about 20 MB).
 - messages: 14 days, finished ones only (delivered, submitted, unconfirmed, rejected, failed); a
@@ -207,12 +207,12 @@ def _prune_sessions(svc: Any, cutoff: float, done: Pruned, deadline: float | Non
     """Under the pass lock, so no pass brings an ID back (an orchestrator's is reused) while its row
     and folder go; a session the runtime still shows is left alone whatever its row says. A step's
     rows and folders go together, so a budget that runs out never leaves a folder without its row."""
-    candidates = registry_store.terminated_sessions_before(svc.registry, cutoff)
-    if not candidates:
-        return
+    if not registry_store.terminated_sessions_before(svc.registry, cutoff):
+        return  # the usual case: the lock is not taken
     with svc.lock():
         shown = set(svc.observe())
-        candidates = [c for c in candidates if c not in shown]
+        # Read again under the lock: a pass may have reused and ended an ID since.
+        candidates = [c for c in registry_store.terminated_sessions_before(svc.registry, cutoff) if c not in shown]
         for start in range(0, len(candidates), SESSIONS_PER_STEP):
             if _past(deadline):
                 return
