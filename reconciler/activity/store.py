@@ -132,3 +132,12 @@ def restart(conn: sqlite3.Connection, session: str, now: float) -> None:
     record(conn, session, Reading(Activity.STARTING, source="process"), now)
     conn.execute("update activity set signal_activity = null, signal_reason = null, signal_at = null "
                  "where session = ?", [session])
+
+
+def forget(conn: sqlite3.Connection, sessions: list[str]) -> int:
+    """Delete the activity rows of sessions whose registry rows are gone (retention); returns how many."""
+    gone = 0
+    for start in range(0, len(sessions), 500):
+        chunk = sessions[start:start + 500]
+        gone += conn.execute(f"delete from activity where session in ({', '.join('?' for _ in chunk)})", chunk).rowcount
+    return gone

@@ -13,7 +13,7 @@ from .. import __version__
 from ..errors import EXIT_FAILURE, AoError
 from ..runtime.fleet import fleet_for
 from .common import MaxRunningOption, MemoryReserveOption, examples, service, set_limits
-from .output import ShortFormat, emit
+from .output import ShortFormat, emit, iso
 from .report import print_pass
 
 
@@ -117,6 +117,28 @@ def _capacity_checks(ao: Any, check: Any) -> None:
           else "no data-dir limit on running workers (--max-running)")
 
 
+def _retention_checks(ao: Any, check: Any) -> None:
+    """The retention policy and what the data dir holds under it (see reconcile/retention.py)."""
+    from ..reconcile import retention
+
+    last = retention.last_prune(ao.data_dir)
+    when = f"; last pruned {iso(last['at'])}" if last else "; not pruned yet (the controller prunes hourly)"
+    check("retention", True, f"{retention.load(ao.data_dir).summary()} (ao retention)")
+    check("data held", True, retention.held_summary(retention.held(ao)) + when)
+
+
+def _pty_check(check: Any) -> None:
+    from ..runtime import pty
+
+    figures = pty.usage()
+    if figures is None:
+        check("ptys", True, "limit unknown on this platform; each session holds one")
+        return
+    check("ptys", True, f"{pty.describe(figures)}; each session holds one"
+          + ("; near the limit: new sessions will fail with NoPtyLeft (raise it with sysctl kernel.pty.max=...)"
+             if figures.near else ""), warning=figures.near)
+
+
 def doctor(
     ctx: typer.Context,
     output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
@@ -161,6 +183,11 @@ def doctor(
     check("controller", controller is None or controller["healthy"],
           "no controller has run with this data dir" if controller is None else controller["summary"])
     _capacity_checks(ao, check)
+    _pty_check(check)
+    try:
+        _retention_checks(ao, check)
+    except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
+        check("retention", False, f"cannot read what the data dir holds: {exc}")
     try:
         _agent_checks(ao, check)
     except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
@@ -186,6 +213,44 @@ def doctor(
         raise typer.Exit(EXIT_FAILURE)
 
 
+def retention(
+    ctx: typer.Context,
+    events: Annotated[str | None, typer.Option("--events", metavar="AGE",
+                      help="Age after which an event is forgotten (e.g. 14d, 36h, 2w; never keeps them).")] = None,
+    max_events: Annotated[str | None, typer.Option("--max-events", metavar="N|none",
+                          help="Newest events kept at most, whatever their age; none: no cap.")] = None,
+    messages: Annotated[str | None, typer.Option("--messages", metavar="AGE",
+                        help="Age after which a finished message (delivered, failed, ...) is forgotten; "
+                             "queued ones always stay.")] = None,
+    sessions: Annotated[str | None, typer.Option("--sessions", metavar="AGE",
+                        help="Time after its end when a terminated session's row and its sessions/<id> "
+                             "folder go; live sessions are never touched.")] = None,
+    prune_now: Annotated[bool, typer.Option("--prune-now", help="Apply the policy now rather than at the "
+                                            "controller's next hourly prune.")] = False,
+    output: Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")] = ShortFormat.text,
+) -> None:
+    """Show or change what ao forgets, and when: events, finished messages, terminated sessions and their
+    folders. The policy is kept in the data dir; the controller applies it at most once an hour."""
+    from ..reconcile import retention as policy
+
+    changes = {"events": events, "max_events": max_events, "messages_age": messages, "sessions": sessions}
+    current = policy.update(ctx.obj, **changes) if any(v is not None for v in changes.values()) \
+        else policy.load(ctx.obj)
+    ao = service(ctx)
+    pruned = policy.prune(ao) if prune_now else None
+    figures = policy.held(ao)
+    last = policy.last_prune(ao.data_dir)
+    if output == ShortFormat.json:
+        emit({"policy": current.as_json(), "held": figures, "pruned": pruned.as_json() if pruned else None,
+              "lastPrune": last}, "json")
+        return
+    typer.echo(f"policy: {current.summary()}")
+    if pruned is not None:
+        typer.echo(f"pruned: {pruned.summary()}")
+    typer.echo(f"holds:  {policy.held_summary(figures)}")
+    typer.echo(f"last pruned: {iso(last['at'])}" if last else "last pruned: never (the controller prunes hourly)")
+
+
 def schema() -> None:
     """Print the JSON Schema of ao/v1 manifests (the same file as manifests/schema/ao-v1.schema.json)."""
     from ..manifest.schema import schema_text
@@ -197,3 +262,6 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=examples("ao reconcile", "ao reconcile -p shop --dry-run", "ao reconcile --max-running 3"))(reconcile)
     app.command(epilog=examples("ao doctor", "ao doctor -o json"))(doctor)
     app.command(epilog=examples("ao schema > ao-v1.schema.json"))(schema)
+    app.command(epilog=examples("ao retention", "ao retention --events 30d --max-events 500000",
+                                "ao retention --sessions 1d --prune-now", "ao retention --messages never -o json"))(
+        retention)

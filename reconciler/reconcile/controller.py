@@ -26,7 +26,7 @@ from ..errors import AoError
 from ..locks import file_lock
 from ..manifest.loader import ManifestError, expand_paths, load_paths
 from ..registry.sources import Source
-from . import health
+from . import health, retention
 from .lock import started_by_me
 from .plan import NO_OP
 from .service import PassReport, Service
@@ -110,6 +110,7 @@ class Controller:
         if files_changed:
             self._guard("reading manifests", self._sync_manifests)
         self._guard("pass", self._pass)
+        self._guard("pruning", self._prune)  # at most hourly: see reconcile/retention.py
         now = time.time()
         if self._errors:
             self.failures += 1
@@ -154,6 +155,11 @@ class Controller:
     def _pass(self) -> None:
         report = self.ao.reconcile()  # errors are caught, logged and backed off by _cycle
         self._log_report(report)
+
+    def _prune(self) -> None:
+        pruned = retention.prune_when_due(self.ao)
+        if pruned is not None:
+            self.log({"event": "pruned", "message": pruned.summary()})
 
     def _log_report(self, report: PassReport) -> None:
         for outcome in report.outcomes:

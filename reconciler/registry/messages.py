@@ -99,3 +99,33 @@ def recent(conn: sqlite3.Connection, *, project: str | None = None, session: str
     if limit:
         sql += f" limit {int(limit)}"
     return list(reversed(_rows(conn, sql, params)))
+
+
+# Finished messages: nothing will type, claim or prove them any more (see retention in reconcile/retention.py).
+FINISHED = (MessageState.DELIVERED, MessageState.SUBMITTED, MessageState.UNCONFIRMED, MessageState.REJECTED,
+            MessageState.FAILED)
+_FINISHED_SQL = ", ".join(f"'{state}'" for state in FINISHED)
+
+
+def first_at_or_after(conn: sqlite3.Connection, cutoff: float) -> int | None:
+    """The id of the oldest message written at or after `cutoff` (ids grow with time: this reads
+    only the older ones); None when every message is older."""
+    row = conn.execute("select id from messages where at >= ? order by id limit 1", [cutoff]).fetchone()
+    return int(row[0]) if row else None
+
+
+def prune_finished(conn: sqlite3.Connection, before_id: int, limit: int) -> int:
+    """Delete up to `limit` finished messages with an id below `before_id`, oldest first; a queued or
+    delivering message always stays, and so does the newest message (its id is never handed out
+    again). The caller owns the transaction. Returns how many went."""
+    newest = conn.execute("select max(id) from messages").fetchone()[0]
+    if newest is None:
+        return 0
+    return conn.execute(f"delete from messages where id in (select id from messages where id < ? and outcome in "
+                        f"({_FINISHED_SQL}) order by id limit ?)", [min(before_id, int(newest)), limit]).rowcount
+
+
+def count_finished(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(all messages, finished ones)."""
+    row = conn.execute(f"select count(*), count(*) filter (where outcome in ({_FINISHED_SQL})) from messages").fetchone()
+    return int(row[0]), int(row[1] or 0)

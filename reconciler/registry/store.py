@@ -260,3 +260,65 @@ class Registry:
         """Messages to or from `session` (or of `project`), oldest first."""
         return [MessageRecord.from_row(r) for r in messages.recent(self.conn, project=project, session=session,
                                                                    limit=limit)]
+
+
+# ------------------------------------------------------------ retention (see reconcile/retention.py)
+# Functions beside the class, not methods: the pruning is its own concern, run hourly by the controller.
+
+PRUNE_BATCH = 1000  # rows per short write transaction (tens of ms), so a pass never waits long for the lock
+
+
+def first_event_at_or_after(registry: Registry, cutoff: float) -> int | None:
+    """The id of the oldest event recorded at or after `cutoff`, read in id order (ids grow with
+    time, so this scans only the events older than `cutoff`: the ones about to go)."""
+    row = registry.conn.execute("select id from events where at >= ? order by id limit 1", [cutoff]).fetchone()
+    return int(row[0]) if row else None
+
+
+def newest_events_start(registry: Registry, keep: int) -> int | None:
+    """The id of the oldest of the newest `keep` events; None when there are no more than `keep`."""
+    row = registry.conn.execute("select id from events order by id desc limit 1 offset ?", [max(keep, 1) - 1]).fetchone()
+    return int(row[0]) if row else None
+
+
+def prune_events_before(registry: Registry, first_kept: int, *, deadline: float | None = None) -> int:
+    """Delete events with an id below `first_kept`, in batches; the newest event always stays, so an
+    id is never handed out twice (SQLite reuses the highest rowid once it is deleted) and a reader
+    resuming with Last-Event-ID never sees an old id again. Stops after the batch that passes
+    `deadline` (time.monotonic()); the next call goes on. Returns how many went."""
+    newest = registry.conn.execute("select max(id) from events").fetchone()[0]
+    if newest is None:
+        return 0
+    return _delete_in_batches(registry, "delete from events where id in (select id from events where id < ? "
+                                        "order by id limit ?)", min(first_kept, int(newest)), deadline=deadline)
+
+
+def terminated_sessions_before(registry: Registry, cutoff: float) -> list[str]:
+    """IDs of sessions terminated before `cutoff`."""
+    rows = registry.conn.execute("select id from sessions where phase = ? and terminated_at < ? order by id",
+                                 [Phase.TERMINATED.value, cutoff]).fetchall()
+    return [row[0] for row in rows]
+
+
+def delete_terminated_sessions(registry: Registry, session_ids: list[str]) -> list[str]:
+    """Delete these session rows if they are still terminated (a pass may have brought one back, an
+    orchestrator's ID is reused); returns the IDs deleted."""
+    deleted: list[str] = []
+    for start in range(0, len(session_ids), PRUNE_BATCH):
+        chunk = session_ids[start:start + PRUNE_BATCH]
+        marks = ", ".join("?" for _ in chunk)
+        with registry.transaction():
+            rows = registry.conn.execute(f"delete from sessions where phase = ? and id in ({marks}) returning id",
+                                         [Phase.TERMINATED.value, *chunk]).fetchall()
+        deleted += [row[0] for row in rows]
+    return deleted
+
+
+def _delete_in_batches(registry: Registry, sql: str, *params: Any, deadline: float | None = None) -> int:
+    total = 0
+    while True:
+        with registry.transaction():
+            count = registry.conn.execute(sql, [*params, PRUNE_BATCH]).rowcount
+        total += count
+        if count < PRUNE_BATCH or (deadline is not None and time.monotonic() > deadline):
+            return total

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import RuntimeFailure, RuntimeMissing
 from ..paths import private_dir, write_private
 from .base import CommandResult, Launch, Observed, Stamp
+from .pty import no_pty_left
 
 SEPARATOR = "\x1f"
 SCREEN_END = "\x1fao-screen-end\x1f"
@@ -133,7 +134,8 @@ class TmuxRuntime:
             raise RuntimeFailure(f"tmux {args[0]} did not answer within {TIMEOUT_SECONDS}s") from exc
         result = CommandResult(proc.returncode, proc.stdout, proc.stderr.strip())
         if check and result.returncode != 0:
-            raise RuntimeFailure(f"tmux {args[0]} failed: {result.stderr or f'exit {result.returncode}'}")
+            raise no_pty_left(result.stderr) or RuntimeFailure(
+                f"tmux {args[0]} failed: {result.stderr or f'exit {result.returncode}'}")
         return result
 
     # ------------------------------------------------------------ observe

@@ -68,7 +68,7 @@ def test_doctor_on_a_healthy_setup_has_no_fail_and_aligned_columns(ao):
     assert lines and not [line for line in lines if line.startswith("FAIL")], result.stdout
     assert any(line.split()[1] == "runtime" for line in lines), result.stdout
     # The detail column starts at one offset on every line.
-    starts = {re.match(r"(ok|FAIL)\s+\S+(?: \S+)?\s{2,}", line).end() for line in lines}
+    starts = {re.match(r"(ok|FAIL|WARN)\s+\S+(?: \S+)?\s{2,}", line).end() for line in lines}  # WARN: ptys near the limit on a busy machine
     assert len(starts) == 1, result.stdout
 
 
