@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -50,16 +51,19 @@ def runtime(request, data_dir):
 
     def make(dd: DataDir = data_dir):
         rt = request.param(dd)
-        made.append(rt)
+        made.append((rt, dd))
         return rt
 
     yield make
-    for rt in made:
+    for rt, dd in made:
         try:
             for sid in rt.observe():
                 rt.kill(sid)
         except Exception:  # noqa: BLE001 - cleanup must not hide the test's own failure
             pass
+        if rt.name == "tmux" and dd is not data_dir:  # data_dir's own server is the fixture's to end
+            subprocess.run([TMUX, "-S", str(dd.tmux_socket), "kill-server"], capture_output=True, timeout=10,
+                           check=False)
 
 
 def launch(sid: str, argv, cwd: str = "/", env=(), stamp: Stamp = STAMP, runtime: str = "tmux") -> Launch:
