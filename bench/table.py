@@ -72,7 +72,8 @@ def _target(target: Target, unit: str) -> str:
     if target.kind == "ratio":
         return f"≤ {target.limit:g}×"
     prefix = "+" if target.kind == "delta" else ""
-    return f"≤ {prefix}{_amount(target.limit, unit)}"
+    amount = f"{target.limit * 1000:g} ms" if unit == "ms" else f"{target.limit:g} {unit}"
+    return f"≤ {prefix}{amount}"
 
 
 def render(rows: list[Row], *, quick: bool) -> list[str]:
