@@ -94,7 +94,7 @@ class Scratch:
     an error or Ctrl-C."""
 
     def __init__(self, name: str) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix=f"ao-bench-{name}-", dir="/tmp"))
+        self.root = Path(tempfile.mkdtemp(prefix=f"ao-bench-{name}-"))
         self.sockets: list[Path] = []
         self.processes: list[subprocess.Popen[bytes]] = []
 
