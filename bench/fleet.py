@@ -15,7 +15,7 @@ from harness import AO, SLEEPER, BenchError, Scratch, clean_env, poll
 
 from reconciler.manifest.loader import load_text
 from reconciler.paths import DataDir
-from reconciler.reconcile import health
+from reconciler.reconcile import health, limits
 from reconciler.reconcile.service import Service
 
 PROJECT = "bench"
@@ -36,8 +36,11 @@ def manifest(n: int, repo: Path, *, workspace: str = "none", orchestrator: bool 
 
 
 def data_dir(scratch: Scratch, name: str = "d") -> DataDir:
+    """A fresh data dir whose tmux server the scratch kills. Sleeping agents take no memory, so the
+    memory reserve (which counts about 256 MiB per agent) is off: it would hold back most of 1000."""
     path = DataDir.resolve(scratch.root / name).ensure()
     scratch.socket(path.tmux_socket)
+    limits.update(path, memory_reserve="0")
     return path
 
 

@@ -32,16 +32,16 @@ from harness import BenchError, Row, Sizes, Target, forget_enclosing_session, pr
 
 Figure = Callable[[Sizes, int], list[Row]]
 
-# number -> (short title for progress and errors, how it is measured, target)
-FIGURES: dict[int, tuple[str, Figure, Target]] = {
-    1: ("read commands, whole process", at_rest.commands, Target("delta", 0.080)),
-    2: ("`ao reconcile` with nothing to do, whole process", at_rest.reconcile_noop, Target("ao", 0.120)),
-    3: ("in-process no-op pass", at_rest.noop_pass, Target("ao", 0.025)),
-    4: ("converge from empty, `workspace: none`", converge.empty_to_n, Target("ratio", 0.8)),
-    5: ("converge in worktrees", converge.worktrees, Target("ratio", 1.0)),
-    6: ("relaunch pass after every agent died", relaunch.after_every_agent_died, Target("ao", 6.0)),
-    7: ("tmux server killed under the controller", relaunch.server_killed, Target("ao", 3.0)),
-    8: ("idle controller CPU", at_rest.idle_controller, Target("ao", 1.0)),
+# number -> (short title for progress and errors, how it is measured, its unit and target in an error row)
+FIGURES: dict[int, tuple[str, Figure, str, Target]] = {
+    1: ("read commands, whole process", at_rest.commands, "ms", Target("delta", 0.080)),
+    2: ("`ao reconcile` with nothing to do, whole process", at_rest.reconcile_noop, "ms", Target("ao", 0.120)),
+    3: ("in-process no-op pass", at_rest.noop_pass, "ms", Target("ao", 0.025)),
+    4: ("converge from empty, `workspace: none`", converge.empty_to_n, "s", Target("ratio", 0.8)),
+    5: ("converge in worktrees", converge.worktrees, "s", Target("ratio", 1.0)),
+    6: ("relaunch pass after every agent died", relaunch.after_every_agent_died, "s", Target("ao", 6.0)),
+    7: ("tmux server killed under the controller", relaunch.server_killed, "s", Target("ao", 3.0)),
+    8: ("idle controller CPU", at_rest.idle_controller, "%", Target("ao", 1.0)),
 }
 
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupted = False
     try:
         for number in chosen:
-            title, measure, target = FIGURES[number]
+            title, measure, unit, target = FIGURES[number]
             progress(f"figure {number}: {title}{' (quick)' if args.quick else ''}")
             begun = time.monotonic()
             try:
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress(f"figure {number} failed: {exc}")
                 if not isinstance(exc, BenchError):
                     traceback.print_exc(file=sys.stderr)
-                rows.append(replace(Row(str(number), title, "s", target), error=str(exc).splitlines()[0][:200]))
+                rows.append(replace(Row(str(number), title, unit, target), error=str(exc).splitlines()[0][:200]))
             progress(f"figure {number} done in {time.monotonic() - begun:.0f} s")
     except KeyboardInterrupt:
         progress("interrupted: the figures measured so far follow")
