@@ -92,7 +92,11 @@ def render(rows: list[Row], *, quick: bool) -> list[str]:
     return lines
 
 
-def _machine() -> str:
+def _load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def _machine(load_at_start: float) -> str:
     cpu = "unknown CPU"
     try:
         for line in open("/proc/cpuinfo"):
@@ -101,16 +105,16 @@ def _machine() -> str:
                 break
     except OSError:
         pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     commit = git.stdout.strip() or "unknown"
-    return (f"{os.cpu_count()} CPUs ({cpu}), load {load:.1f} at start, Python {platform.python_version()}, "
+    return (f"{os.cpu_count()} CPUs ({cpu}), load average {load_at_start:.1f} at the start and {_load():.1f} at "
+            f"the end, Python {platform.python_version()}, "
             f"{tmux_version_or_exit()}, ao at {commit}")
 
 
-def notes(repeat: int, sizes: Sizes, quick: bool, wall: float) -> list[str]:
+def notes(repeat: int, sizes: Sizes, quick: bool, wall: float, load_at_start: float) -> list[str]:
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {_machine()}; `--repeat {repeat}`, {wall:.0f} s in all.",
+        f"Measured {time.strftime('%Y-%m-%d')} on {_machine(load_at_start)}; `--repeat {repeat}`, {wall:.0f} s in all.",
         f"Sub-second figures (1–3) take {sizes.cheap_per_repeat * repeat} interleaved samples, the others {repeat}; "
         f"idle CPU is sampled over {repeat} window{'s' if repeat > 1 else ''} of {sizes.cpu_window:g} s.",
         "Met? judges the median: ao's own for an absolute target, ao minus or over its baseline otherwise.",
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     forget_enclosing_session()
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     sizes = Sizes.quick() if args.quick else Sizes()
-    started = time.monotonic()
+    started, load_at_start = time.monotonic(), _load()
     rows: list[Row] = []
     interrupted = False
     try:
@@ -190,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         progress("interrupted: the figures measured so far follow")
         interrupted = True
-    lines = render(rows, quick=args.quick) + notes(args.repeat, sizes, args.quick, time.monotonic() - started)
+    lines = render(rows, quick=args.quick) + notes(args.repeat, sizes, args.quick, time.monotonic() - started,
+                                                     load_at_start)
     failed = interrupted or any(row.error for row in rows)
     if args.write_readme and not failed:
         write_readme(args.write_readme, lines)
