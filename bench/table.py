@@ -105,7 +105,8 @@ def _machine(load_at_start: float) -> str:
                 break
     except OSError:
         pass
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, check=False)
     commit = git.stdout.strip() or "unknown"
     return (f"{os.cpu_count()} CPUs ({cpu}), load average {load_at_start:.1f} at the start and {_load():.1f} at "
             f"the end, Python {platform.python_version()}, "
