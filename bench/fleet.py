@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 from harness import AO, SLEEPER, BenchError, Scratch, clean_env, poll
@@ -50,14 +51,29 @@ def apply(ao: Service, n: int, repo: Path, **options: object) -> float:
     loaded, issues = load_text(manifest(n, repo, **options), str(repo.parent / "bench.yaml"), repo.parent)  # type: ignore[arg-type]
     if issues:
         raise BenchError(f"bench manifest rejected: {issues}")
+    expected = n + int(bool(options.get("orchestrator")))
+    _enough_ptys(expected)
     start = time.perf_counter()
     report = ao.apply(loaded)
     elapsed = time.perf_counter() - start
-    expected = n + int(bool(options.get("orchestrator")))
     alive = sum(1 for live in ao.observe().values() if live.alive)
     if not report.reconcile.ok or alive != expected:
-        raise BenchError(f"the fleet did not converge: {alive}/{expected} running")
+        why = Counter(f"{s.phase} {s.reason}: {(s.message or '').splitlines()[0][:120]}"
+                      for s in ao.sessions(PROJECT) if s.phase != "Running").most_common(1)
+        raise BenchError(f"the fleet did not converge: {alive}/{expected} running"
+                         + (f"; {why[0][1]}× {why[0][0]}" if why else ""))
     return elapsed
+
+
+def _enough_ptys(needed: int) -> None:
+    """Each session holds a pty and the kernel has a fixed number: say so rather than fail midway."""
+    try:
+        used, most = (int(Path(f"/proc/sys/kernel/pty/{name}").read_text()) for name in ("nr", "max"))
+    except OSError:
+        return  # not Linux: nothing to check
+    if most - used < needed:
+        raise BenchError(f"only {most - used} ptys are free (kernel.pty.max {most}, {used} in use by other "
+                         f"programs); this figure needs {needed}")
 
 
 def session_ids(ao: Service) -> list[str]:
