@@ -428,7 +428,8 @@ class _Room:
         self.limits = {d.name: d.max_running_workers for d in p.world.desired}
         alive = [sid for sid, live in p.world.observed.items() if live.alive and live.owned_by(p.world.owner)]
         self.estimate = cap.agent_estimate(alive)
-        self.free = cap.memory.available - cap.memory.reserve if cap.memory else None
+        # A reserve of 0 turns the memory check off (--memory-reserve 0): no estimate holds a start back.
+        self.free = cap.memory.available - cap.memory.reserve if cap.memory and cap.memory.reserve else None
         self.waiting: dict[str, int] = {}  # which limit -> how many wait for it so far
 
     def needs_room(self, action: Action) -> bool:

@@ -178,6 +178,13 @@ def test_memory_admits_as_many_as_fit_over_the_reserve_using_the_measured_size()
     assert by_verb(actions, Verb.QUEUE) == ["shop-6"]
 
 
+def test_a_reserve_of_zero_turns_the_memory_check_off() -> None:
+    # Less available than the 256 MiB a first agent is estimated at: with no reserve, all start anyway.
+    memory = Memory(total=8 * GIB, available=100 * MIB, reserve=0)
+    actions = plan(with_capacity(world(six(None)), memory=memory))
+    assert len(by_verb(actions, Verb.CREATE)) == 7 and not by_verb(actions, Verb.QUEUE)
+
+
 def test_the_orchestrator_goes_first_for_memory() -> None:
     memory = Memory(total=8 * GIB, available=2 * GIB + 300 * MIB, reserve=2 * GIB)
     actions = plan(with_capacity(world(six(None)), memory=memory))
