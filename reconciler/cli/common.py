@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..paths import DataDir
-from ..reconcile.service import Service
 from ..sessions.naming import SESSION_ID_PATTERN
+
+if TYPE_CHECKING:
+    from ..paths import DataDir
+    from ..reconcile.service import Service
 
 
 def service(ctx: typer.Context) -> Service:
+    from ..reconcile.service import Service
+
     data_dir: DataDir = ctx.obj
     return Service(data_dir)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import AoError, NotFound
 from ..reconcile.capacity import size
-from ..reconcile.service import Service
 from ..reconcile.status import conditions
 from ..registry.records import Phase
 from ..sessions.agents import describe_argv
@@ -28,6 +27,9 @@ from .output import (
     line,
     table,
 )
+
+if TYPE_CHECKING:
+    from ..reconcile.service import Service
 
 WATCH_INTERVAL = 0.5
 
