@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import RegistryUnreadable
 from ..paths import private_dir, private_file
@@ -31,7 +31,10 @@ from .records import (
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+R = TypeVar("R", ProjectRecord, WorkerRecord, SessionRecord)
 BUSY_TIMEOUT_SECONDS = 30.0
+# Records kept per class for rows that did not change, before the cache is started afresh.
+RECORD_CACHE_LIMIT = 50_000
 
 # The migrations of migrations.py, by name (tests/unit/test_read_path.py keeps the two lists equal): a
 # registry that has them all opens without loading sqlite-utils to ask.
@@ -77,6 +80,9 @@ class Registry:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._identity: str | None = None
+        # Row (column names and values) -> its record, per record class: a pass reads every session,
+        # worker and project row, and most did not change since the last pass.
+        self._records: dict[type, dict[tuple[Any, ...], Any]] = {}
 
     @classmethod
     def open(cls, path: Path) -> Registry:
@@ -162,30 +168,58 @@ class Registry:
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
+    def _records_of(self, cls: type[R], sql: str, params: Iterable[Any] = (), *, whole_table: bool = False) -> list[R]:
+        """The rows as records; an unchanged row gives the very record it gave before (records are
+        immutable), so a pass does not decode the JSON of a thousand unchanged rows again.
+        `whole_table`: the query returns every row of the table, so rows not among them are forgotten."""
+        cursor = self._conn.execute(sql, list(params))
+        names = tuple(column[0] for column in cursor.description)
+        cache = self._records.get(cls, {})
+        seen: dict[tuple[Any, ...], R] = {}
+        result = []
+        for values in cursor:
+            key = (names, values)
+            record = cache.get(key)
+            if record is None:
+                record = cls.from_row(dict(zip(names, values, strict=True)))
+            seen[key] = record
+            result.append(record)
+        if whole_table or len(cache) > RECORD_CACHE_LIMIT:
+            self._records[cls] = seen
+        else:
+            cache.update(seen)
+            self._records[cls] = cache
+        return result
+
     # ------------------------------------------------------------ projects
 
     def projects(self, *, include_deleted: bool = False) -> list[ProjectRecord]:
         where = "" if include_deleted else "where deleted = 0"
-        return [ProjectRecord.from_row(r) for r in self._rows(f"select * from projects {where} order by name")]
+        return self._records_of(ProjectRecord, f"select * from projects {where} order by name",
+                                whole_table=include_deleted)
 
     def project(self, name: str) -> ProjectRecord | None:
-        rows = self._rows("select * from projects where name = ?", [name])
-        return ProjectRecord.from_row(rows[0]) if rows else None
+        rows = self._records_of(ProjectRecord, "select * from projects where name = ?", [name])
+        return rows[0] if rows else None
 
     def save_project(self, record: ProjectRecord) -> None:
         self.db["projects"].upsert(record.to_row(), pk="name")
 
     def update_project(self, name: str, **changes: Any) -> None:
-        self.db["projects"].update(name, {**changes, "updated_at": time.time()})
+        """Set the given columns; the row (and its updated_at) is written only when one of them differs,
+        so a pass that changes nothing leaves the project's record as it was."""
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        differs = " or ".join(f"{column} is not ?" for column in changes)
+        values = list(changes.values())
+        self._execute(f"update projects set {assignments}, updated_at = ? where name = ? and ({differs})",
+                      [*values, time.time(), name, *values])
 
     # ------------------------------------------------------------ workers
 
     def workers(self, project: str | None = None) -> list[WorkerRecord]:
         if project is None:
-            rows = self._rows("select * from workers order by project, position")
-        else:
-            rows = self._rows("select * from workers where project = ? order by position", [project])
-        return [WorkerRecord.from_row(r) for r in rows]
+            return self._records_of(WorkerRecord, "select * from workers order by project, position", whole_table=True)
+        return self._records_of(WorkerRecord, "select * from workers where project = ? order by position", [project])
 
     def save_worker(self, record: WorkerRecord) -> None:
         self.db["workers"].upsert(record.to_row(), pk=("project", "name"))
@@ -220,14 +254,12 @@ class Registry:
             clauses.append("phase != ?")
             params.append(Phase.TERMINATED.value)
         where = f"where {' and '.join(clauses)}" if clauses else ""
-        rows = self._rows(
-            f"select * from sessions {where} order by project, kind = 'worker', number, id", params
-        )
-        return [SessionRecord.from_row(r) for r in rows]
+        return self._records_of(SessionRecord, f"select * from sessions {where} order by project, kind = 'worker', "
+                                               "number, id", params, whole_table=not clauses)
 
     def session(self, session_id: str) -> SessionRecord | None:
-        rows = self._rows("select * from sessions where id = ?", [session_id])
-        return SessionRecord.from_row(rows[0]) if rows else None
+        rows = self._records_of(SessionRecord, "select * from sessions where id = ?", [session_id])
+        return rows[0] if rows else None
 
     def save_session(self, record: SessionRecord) -> None:
         self.save_sessions([record])
