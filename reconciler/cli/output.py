@@ -65,3 +65,15 @@ def emit(data: Any, fmt: str) -> None:
 def line(text: str) -> None:
     """Print one line of stored text to the operator's terminal, controls escaped."""
     print(for_display(text))
+
+
+def demo_manifest_hint() -> str:
+    """`ao apply -f <the demo manifest>` with a path that works from the current directory."""
+    import os
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
+    if not demo.is_file():  # installed without its checkout
+        return "ao apply -f examples/demo.yaml (from ao's source checkout)"
+    relative = os.path.relpath(demo)
+    return f"ao apply -f {relative if not relative.startswith('..') else demo}"
