@@ -1,5 +1,6 @@
-"""The light path of the read commands: `ao get sessions|projects|messages`, `ao describe`, `ao events`
-run without typer (whose import and per-option validation cost more than the command itself).
+"""The light path of the read commands and of `ao reconcile`: `ao get sessions|projects|messages`,
+`ao describe`, `ao events` and `ao reconcile` run without typer (whose import and per-option validation,
+through pydantic, cost more than the command itself).
 
 Only command lines this parser fully understands take it; anything else (help, a typo, an unknown
 option, a value it does not accept, `--watch`/`--follow`) returns None and the full typer application
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FLAG = "flag"
+REPEATED = "repeated"  # an option that may be given more than once: its values are collected
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,19 @@ def _commands() -> dict[tuple[str, ...], Command]:
                      {"project": None, "session": None, "limit": 50, "output": "text"},
                      lambda d, a: reads.events(d, a["project"], a["session"], a["limit"], EventFormat(a["output"]),
                                                False))
-    return {("get", "sessions"): sessions, ("get", "session"): sessions, ("get", "projects"): projects,
+    names = {"--project": ("project", REPEATED), "-p": ("project", REPEATED), "--dry-run": ("dry_run", FLAG),
+             "--output": ("output", short), "-o": ("output", short)}
+    reconcile = Command(names, (), {"project": [], "dry_run": False, "output": "text"}, _reconcile)
+    return {("reconcile",): reconcile, ("get", "sessions"): sessions, ("get", "session"): sessions, ("get", "projects"): projects,
             ("get", "project"): projects, ("get", "messages"): messages, ("get", "message"): messages,
             ("describe",): describe, ("events",): events}
 
 
 # The command words the light path may take; checked before anything is imported.
-WORDS = {"get": ("sessions", "session", "projects", "project", "messages", "message"), "describe": (), "events": ()}
+WORDS = {"get": ("sessions", "session", "projects", "project", "messages", "message"), "describe": (), "events": (),
+         "reconcile": ()}
+# Options that may come from the environment: with one of these set, the full CLI reads it.
+ENVIRONMENT = ("AO_MAX_RUNNING", "AO_MEMORY_RESERVE")
 
 
 def parse(command: Command, args: list[str]) -> dict[str, Any] | None:
@@ -115,6 +123,9 @@ def parse(command: Command, args: list[str]) -> dict[str, Any] | None:
                 if i >= len(args) or args[i].startswith("-"):
                     return None
                 inline, i = args[i], i + 1
+            if kind is REPEATED:
+                values[dest] = [*values[dest], inline]
+                continue
             value = kind(inline)
             if value is None:
                 return None
@@ -129,7 +140,8 @@ def parse(command: Command, args: list[str]) -> dict[str, Any] | None:
 
 def run(data_dir: str | None, argv: list[str]) -> int | None:
     """Run a read command without typer; None when this path does not take `argv`."""
-    if not argv or argv[0] not in WORDS or any(key.startswith("_AO_COMPLETE") for key in os.environ):
+    if not argv or argv[0] not in WORDS or any(key.startswith("_AO_COMPLETE") or key in ENVIRONMENT
+                                                for key in os.environ):
         return None
     words = (argv[0], argv[1]) if WORDS[argv[0]] and len(argv) > 1 else (argv[0],)
     if WORDS[argv[0]] and (len(words) < 2 or words[1] not in WORDS[argv[0]]):
@@ -152,7 +164,7 @@ def _run(command: Command, values: dict[str, Any], data_dir: str | None) -> int:
     resolved = DataDir.resolve(data_dir)
     try:
         try:
-            command.run(resolved, values)
+            code = command.run(resolved, values)
         except sqlite3.DatabaseError as exc:  # damage found after the registry was opened
             raise RegistryUnreadable(resolved.db_path, exc) from exc
     except AoError as exc:
@@ -164,7 +176,25 @@ def _run(command: Command, values: dict[str, Any], data_dir: str | None) -> int:
         sys.stdout = _Quiet(sys.stdout)
         sys.stderr = _Quiet(sys.stderr)
         return 1
-    return 0
+    return code or 0
+
+
+def _reconcile(data_dir: Any, values: dict[str, Any]) -> int:
+    """`ao reconcile` as cli/system.py runs it (without --max-running and --memory-reserve, which go there)."""
+    from ..errors import EXIT_FAILURE, NotFound
+    from .reads import service
+    from .report import print_pass
+
+    ao = service(data_dir)
+    project = values["project"]
+    if project:
+        known = {p.name for p in ao.projects()}
+        unknown = [p for p in project if p not in known]
+        if unknown:
+            raise NotFound(f"no project named {', '.join(unknown)}", hint="see `ao get projects`")
+    report = ao.reconcile(project or None, dry_run=values["dry_run"])
+    print_pass(report, values["output"])
+    return EXIT_FAILURE if not report.ok else 0
 
 
 def report(exc: Any) -> int:

@@ -62,6 +62,13 @@ def emit(data: Any, fmt: str) -> None:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def echo(message: str, err: bool = False) -> None:
+    """One line to stdout (or stderr), flushed, as `typer.echo` writes it (this module stays typer-free)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(message + "\n")
+    stream.flush()
+
+
 def line(text: str) -> None:
     """Print one line of stored text to the operator's terminal, controls escaped."""
     print(for_display(text))

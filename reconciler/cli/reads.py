@@ -7,7 +7,6 @@ common read commands without loading typer at all (see `cli/light.py`): both pri
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from .output import (
     ShortFormat,
     age,
     demo_manifest_hint,
+    echo,
     emit,
     first_line,
     iso,
@@ -36,13 +36,6 @@ if TYPE_CHECKING:
     from ..reconcile.service import Service
 
 WATCH_INTERVAL = 0.5
-
-
-def echo(message: str, err: bool = False) -> None:
-    """One line to stdout (or stderr), flushed, as `typer.echo` writes it."""
-    stream = sys.stderr if err else sys.stdout
-    stream.write(message + "\n")
-    stream.flush()
 
 
 def service(data_dir: DataDir) -> Service:

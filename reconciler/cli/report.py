@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from ..views import QUIET_RESULTS, session_rows
-from .output import emit
+from .output import echo, emit
 
 if TYPE_CHECKING:
     from ..reconcile.applying import ApplyReport
@@ -32,12 +30,12 @@ def print_pass(report: PassReport, fmt: str, projects: list[dict[str, Any]] | No
         emit({"dryRun": report.dry_run, "projects": projects or [], "sessions": rows}, "json")
         return
     for project in projects or []:
-        typer.echo(_line("project", project["name"], project["status"], None, report.dry_run))
+        echo(_line("project", project["name"], project["status"], None, report.dry_run))
     for row in rows:
         if row["action"] == Verb.WAIT and not report.dry_run:
             row["result"] = "waiting"
         line = _line("session", row["id"], row["result"], row["reason"], report.dry_run)
-        typer.echo(line, err=not row["ok"])
+        echo(line, err=not row["ok"])
 
 
 def print_apply(report: ApplyReport, fmt: str) -> None:
