@@ -14,7 +14,6 @@ from ..errors import AoError, NotFound
 from ..reconcile.capacity import size
 from ..reconcile.status import conditions
 from ..registry.records import Phase
-from ..sessions.agents import describe_argv
 from ..sessions.secrets import redact
 from ..views import event_view, message_view, project_view, session_view
 from .output import (
@@ -182,6 +181,7 @@ KINDS = ("session", "sessions", "project", "projects")
 def describe(data_dir: DataDir, kind: str, name: str, output: ShortFormat) -> None:
     ao = service(data_dir)
     if kind in ("session", "sessions"):
+        from ..sessions.agents import describe_argv  # its presets are for describe only
         record = ao.session(name)
         if record is None:
             raise NotFound(f"no session {name!r}", hint="see `ao get sessions --all`")
