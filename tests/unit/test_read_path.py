@@ -103,8 +103,11 @@ def light_cli(data_dir: DataDir, *argv: str) -> subprocess.CompletedProcess[str]
 
 
 def without_ages(text: str) -> str:
-    """Tables show ages (`5s`, `2m`) that may tick between two runs."""
-    return re.sub(r"\b\d+[smhd]\b", "AGE", text)
+    """Without what may change between two runs: ages (`5s`), the memory measured (`12 MiB`)."""
+    text = re.sub(r"\b\d+[smhd]\b", "AGE", text)
+    text = re.sub(r"\b\d+(\.\d+)? (B|KiB|MiB|GiB)\b", "SIZE", text)
+    text = re.sub(r'"rssBytes": \d+', '"rssBytes": SIZE', text)
+    return re.sub(r" +", " ", text)  # and the column widths that follow from them
 
 
 # Command lines the light path takes, as people type them.
