@@ -27,7 +27,7 @@ class Command:
     options: dict[str, tuple[str, Any]]
     positionals: tuple[str, ...]
     defaults: dict[str, Any]
-    run: Callable[..., None]
+    run: Callable[..., int | None]  # (data dir, parsed values) -> exit code, None for 0
 
 
 def _choices(values: tuple[str, ...]) -> Callable[[str], str | None]:
@@ -35,7 +35,7 @@ def _choices(values: tuple[str, ...]) -> Callable[[str], str | None]:
 
 
 def _count(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _text(value: str) -> str:
