@@ -8,11 +8,8 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .activity.store import ActivityRow
-from .reconcile.execute import PAST_TENSE
-from .reconcile.reconcile_pass import PassReport
 from .reconcile.status import CAPACITY, project_status
 from .registry.records import (
     EventRecord,
@@ -24,6 +21,10 @@ from .registry.records import (
 from .runtime.base import Observed
 from .sessions.secrets import redact
 from .wording import duration
+
+if TYPE_CHECKING:  # the executor and the pass are loaded by what reports a pass, not by every read
+    from .activity.store import ActivityRow
+    from .reconcile.reconcile_pass import PassReport
 
 # Results shown without their reason: the reason only repeats what the result says.
 QUIET_RESULTS = frozenset({"created", "unchanged", "adopted"})
@@ -43,6 +44,8 @@ def iso(ts: float | None) -> str | None:
 
 def session_rows(report: PassReport) -> list[dict[str, Any]]:
     """One row per session a pass planned or touched, and one per session it left unchanged."""
+    from .reconcile.execute import PAST_TENSE
+
     rows = []
     if report.dry_run:
         for action in report.actions:

@@ -6,7 +6,6 @@ import difflib
 from typing import Annotated
 
 import typer
-import yaml
 
 from ..errors import EXIT_FAILURE, UsageError
 from .common import MaxRunningOption, MemoryReserveOption, examples, service, set_limits
@@ -69,6 +68,8 @@ def apply(
 
 
 def _spec_text(spec: dict, workers: list[dict]) -> list[str]:  # type: ignore[type-arg]
+    import yaml
+
     return yaml.safe_dump({**spec, "workers": workers}, sort_keys=True).splitlines(keepends=True)
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..paths import DataDir
-from ..reconcile.service import Service
 from ..sessions.naming import SESSION_ID_PATTERN
+
+if TYPE_CHECKING:
+    from ..paths import DataDir
+    from ..reconcile.service import Service
 
 
 def service(ctx: typer.Context) -> Service:
+    from ..reconcile.service import Service
+
     data_dir: DataDir = ctx.obj
     return Service(data_dir)
 
@@ -48,15 +52,3 @@ def set_limits(ctx: typer.Context, max_running: str | None, memory_reserve: str 
 def examples(*commands: str) -> str:
     """An epilog listing example commands; `\\b` keeps click from rewrapping them."""
     return "Examples:\n\n\b\n" + "\n".join(f"  {c}" for c in commands) + "\n"
-
-
-def demo_manifest_hint() -> str:
-    """`ao apply -f <the demo manifest>` with a path that works from the current directory."""
-    import os
-    from pathlib import Path
-
-    demo = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
-    if not demo.is_file():  # installed without its checkout
-        return "ao apply -f examples/demo.yaml (from ao's source checkout)"
-    relative = os.path.relpath(demo)
-    return f"ao apply -f {relative if not relative.startswith('..') else demo}"

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import EXIT_FAILURE, UsageError
 from ..polling import poll
-from ..reconcile.controller import (
-    DEFAULT_RESYNC_SECONDS,
-    Controller,
-    Settings,
-    format_line,
-)
-from ..reconcile.ratelimit import LaunchLimiter
-from ..reconcile.service import Service
 from ..reconcile.status import project_status, session_ready
 from ..registry.records import Phase, SessionRecord
 from .common import (
@@ -29,6 +21,13 @@ from .common import (
     set_limits,
 )
 from .output import ShortFormat
+
+if TYPE_CHECKING:
+    from ..reconcile.service import Service
+
+# reconcile.controller.DEFAULT_RESYNC_SECONDS (a test keeps them equal): importing the controller here
+# would load the manifest loader for every command.
+DEFAULT_RESYNC_SECONDS = 2.0
 
 
 def controller(
@@ -51,6 +50,10 @@ def controller(
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
         raise UsageError(f"not a folder: {', '.join(missing)}", hint="--watch takes folders of manifests")
+    from ..reconcile.controller import Controller, Settings, format_line
+    from ..reconcile.ratelimit import LaunchLimiter
+    from ..reconcile.service import Service
+
     set_limits(ctx, max_running, memory_reserve)
     ao = Service(ctx.obj, limiter=LaunchLimiter(max_launch_rate))
     loop = Controller(ao, Settings(watch=folders, resync=resync),

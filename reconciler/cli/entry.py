@@ -1,5 +1,6 @@
-"""The `ao` executable. `ao send` and `ao hook` take a light path (agents run them all day);
-everything else loads the full typer application."""
+"""The `ao` executable. `ao send` and `ao hook` take a light path (agents run them all day), and so do
+the read commands (`cli/light.py`: `ao get`, `ao describe`, `ao events`) and `ao --help`
+(`cli/help.py`); everything else, and anything those do not understand, loads the full typer application."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ def main() -> None:
         from ..activity.hook import main as hook
 
         sys.exit(hook(rest[1:], data_dir))
+    from . import help, light
+
+    code = help.run(rest)
+    if code is None:
+        code = light.run(data_dir, rest)
+    if code is not None:
+        sys.exit(code)
     from .main import main as full
 
     full()

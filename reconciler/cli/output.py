@@ -62,6 +62,25 @@ def emit(data: Any, fmt: str) -> None:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def echo(message: str, err: bool = False) -> None:
+    """One line to stdout (or stderr), flushed, as `typer.echo` writes it (this module stays typer-free)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(message + "\n")
+    stream.flush()
+
+
 def line(text: str) -> None:
     """Print one line of stored text to the operator's terminal, controls escaped."""
     print(for_display(text))
+
+
+def demo_manifest_hint() -> str:
+    """`ao apply -f <the demo manifest>` with a path that works from the current directory."""
+    import os
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
+    if not demo.is_file():  # installed without its checkout
+        return "ao apply -f examples/demo.yaml (from ao's source checkout)"
+    relative = os.path.relpath(demo)
+    return f"ao apply -f {relative if not relative.startswith('..') else demo}"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from ..reconcile.plan import Verb
-from ..reconcile.service import ApplyReport, PassReport
 from ..views import QUIET_RESULTS, session_rows
-from .output import emit
+from .output import echo, emit
+
+if TYPE_CHECKING:
+    from ..reconcile.applying import ApplyReport
+    from ..reconcile.reconcile_pass import PassReport
 
 
 def _line(kind: str, name: str, result: str, reason: str | None, dry_run: bool) -> str:
@@ -23,17 +23,19 @@ def _line(kind: str, name: str, result: str, reason: str | None, dry_run: bool) 
 
 
 def print_pass(report: PassReport, fmt: str, projects: list[dict[str, Any]] | None = None) -> None:
+    from ..reconcile.plan import Verb
+
     rows = session_rows(report)
     if fmt == "json":
         emit({"dryRun": report.dry_run, "projects": projects or [], "sessions": rows}, "json")
         return
     for project in projects or []:
-        typer.echo(_line("project", project["name"], project["status"], None, report.dry_run))
+        echo(_line("project", project["name"], project["status"], None, report.dry_run))
     for row in rows:
         if row["action"] == Verb.WAIT and not report.dry_run:
             row["result"] = "waiting"
         line = _line("session", row["id"], row["result"], row["reason"], report.dry_run)
-        typer.echo(line, err=not row["ok"])
+        echo(line, err=not row["ok"])
 
 
 def print_apply(report: ApplyReport, fmt: str) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import AoError, NotFound
-from ..reconcile.service import Service
-from ..registry.records import SessionRecord
 from .common import SessionArg, examples, service
+
+if TYPE_CHECKING:
+    from ..reconcile.service import Service
+    from ..registry.records import SessionRecord
 
 
 class SessionGone(AoError):

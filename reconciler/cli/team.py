@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from ..errors import EXIT_FAILURE
-from ..manifest.models import Preset
+from ..sessions.presets import PRESETS
 from .common import examples, service
 from .output import ShortFormat, emit
 from .report import print_pass
@@ -20,6 +21,8 @@ orchestrator_app = typer.Typer(
 )
 ProjectOption = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
 OutputOption = Annotated[ShortFormat, typer.Option("--output", "-o", help="text or json.")]
+# The presets as choices, built as manifest/models.py builds its `Preset` (which would load pydantic here).
+Preset = StrEnum("Preset", {name.upper().replace("-", "_"): name for name in PRESETS})  # type: ignore[misc]
 
 
 def spawn(

@@ -82,14 +82,13 @@ def merge_agent(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> 
 
 
 def _session(
-    project: ProjectRecord, kind: str, worker: Mapping[str, Any] | None, orchestrator: str | None,
-    resolve: Callable[[str], str],
+    project: ProjectRecord, kind: str, worker: Mapping[str, Any] | None, orchestrator: str | None, runtime: str,
 ) -> DesiredSession:
     spec_in = project.spec
     common = {
         "kind": kind,
         "repo": spec_in["repo"],
-        "runtime": resolve(spec_in.get("runtime", "auto")),
+        "runtime": runtime,
         "workspace": spec_in.get("workspace", "worktree"),
     }
     if kind == Kind.ORCHESTRATOR:
@@ -125,6 +124,39 @@ def default_runtime(declared: str) -> str:
     return "tmux" if declared == "auto" else declared
 
 
+class _Memo:
+    """The desired sessions of the last call, by the identity of the records they were made from.
+
+    A desired session is a pure function of its project and worker records (immutable, and handed out
+    again by the registry for a row that did not change) and the resolved runtime, so a pass over
+    unchanged rows reuses them instead of building and hashing a thousand specs again. Entries hold
+    their records, so an identity is never reused while it is a key; only the last call's are kept.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[tuple[int, int, str], tuple[ProjectRecord, WorkerRecord | None, DesiredSession]] = {}
+        self.now: dict[tuple[int, int, str], tuple[ProjectRecord, WorkerRecord | None, DesiredSession]] = {}
+
+    def session(self, project: ProjectRecord, worker: WorkerRecord | None, orchestrator: str | None,
+                runtime: str) -> DesiredSession:
+        key = (id(project), id(worker), runtime)
+        hit = self.last.get(key) or self.now.get(key)
+        if hit is not None and hit[0] is project and hit[1] is worker and hit[2].orchestrator_id == orchestrator:
+            session = hit[2]
+        elif worker is None:
+            session = _session(project, Kind.ORCHESTRATOR, None, orchestrator, runtime)
+        else:
+            session = _session(project, Kind.WORKER, worker.spec, orchestrator, runtime)
+        self.now[key] = (project, worker, session)
+        return session
+
+    def done(self) -> None:
+        self.last, self.now = self.now, {}
+
+
+_memo = _Memo()
+
+
 def desired_projects(
     projects: Iterable[ProjectRecord], workers: Iterable[WorkerRecord],
     resolve: Callable[[str], str] = default_runtime,
@@ -134,21 +166,27 @@ def desired_projects(
     for worker in workers:
         by_project.setdefault(worker.project, []).append(worker)
     result = []
-    for project in projects:
-        if project.deleted:
-            continue
-        enabled = (project.spec.get("orchestrator") or {}).get("enabled", True)
-        orch_id = orchestrator_id(project.prefix) if enabled else None
-        rows = sorted(by_project.get(project.name, []), key=lambda w: (w.owner != MANIFEST_OWNER, w.position, w.name))
-        result.append(
-            DesiredProject(
-                name=project.name,
-                prefix=project.prefix,
-                generation=project.generation,
-                suspended=bool(project.suspended),
-                orchestrator=_session(project, Kind.ORCHESTRATOR, None, orch_id, resolve) if enabled else None,
-                workers=tuple(_session(project, Kind.WORKER, w.spec, orch_id, resolve) for w in rows),
-                max_running_workers=(project.spec.get("limits") or {}).get("maxRunningWorkers"),
+    memo = _memo
+    try:
+        for project in projects:
+            if project.deleted:
+                continue
+            enabled = (project.spec.get("orchestrator") or {}).get("enabled", True)
+            orch_id = orchestrator_id(project.prefix) if enabled else None
+            runtime = resolve(project.spec.get("runtime", "auto"))
+            rows = sorted(by_project.get(project.name, []),
+                          key=lambda w: (w.owner != MANIFEST_OWNER, w.position, w.name))
+            result.append(
+                DesiredProject(
+                    name=project.name,
+                    prefix=project.prefix,
+                    generation=project.generation,
+                    suspended=bool(project.suspended),
+                    orchestrator=memo.session(project, None, orch_id, runtime) if enabled else None,
+                    workers=tuple(memo.session(project, w, orch_id, runtime) for w in rows),
+                    max_running_workers=(project.spec.get("limits") or {}).get("maxRunningWorkers"),
+                )
             )
-        )
+    finally:
+        memo.done()
     return result

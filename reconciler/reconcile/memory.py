@@ -40,11 +40,13 @@ def _proc_table(proc: Path) -> dict[int, tuple[int, int]]:
     """pid -> (parent pid, RSS bytes) of every process, from /proc/PID/stat."""
     page = os.sysconf("SC_PAGE_SIZE")
     table: dict[int, tuple[int, int]] = {}
-    for entry in os.scandir(proc):
+    base = str(proc)
+    for entry in os.scandir(base):
         if not entry.name.isdigit():
             continue
-        try:
-            raw = (proc / entry.name / "stat").read_bytes()
+        try:  # plain string paths: thousands of processes, and pathlib would double the time
+            with open(f"{base}/{entry.name}/stat", "rb") as file:
+                raw = file.read()
         except OSError:
             continue  # it ended while we looked
         # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
@@ -91,6 +93,28 @@ def tree_rss(roots: Mapping[str, int], table: Mapping[int, tuple[int, int]]) -> 
             stack.extend(children.get(pid, ()))
         result[sid] = total
     return result
+
+
+class MeasuredWhenRead(Mapping[str, int]):
+    """`sessions_rss`, measured the first time it is read: a pass that starts no agent never needs it."""
+
+    def __init__(self, pids: Iterable[tuple[str, int | None]], proc: Path = PROC) -> None:
+        self._pids, self._proc = list(pids), proc
+        self._measured: dict[str, int] | None = None
+
+    def _values(self) -> dict[str, int]:
+        if self._measured is None:
+            self._measured = sessions_rss(self._pids, self._proc)
+        return self._measured
+
+    def __getitem__(self, sid: str) -> int:
+        return self._values()[sid]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._values())
+
+    def __len__(self) -> int:
+        return len(self._values())
 
 
 def sessions_rss(pids: Iterable[tuple[str, int | None]], proc: Path = PROC) -> dict[str, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 
 from ..registry.records import HELD, Kind, Phase, SessionRecord
 from ..runtime.base import Observed
@@ -426,11 +427,16 @@ class _Room:
                 self.workers[project] = self.workers.get(project, 0) + 1
         self.total = sum(self.workers.values())
         self.limits = {d.name: d.max_running_workers for d in p.world.desired}
-        alive = [sid for sid, live in p.world.observed.items() if live.alive and live.owned_by(p.world.owner)]
-        self.estimate = cap.agent_estimate(alive)
         # A reserve of 0 turns the memory check off (--memory-reserve 0): no estimate holds a start back.
         self.free = cap.memory.available - cap.memory.reserve if cap.memory and cap.memory.reserve else None
         self.waiting: dict[str, int] = {}  # which limit -> how many wait for it so far
+
+    @cached_property
+    def estimate(self) -> int:
+        """What one more agent takes; worked out only when something wants to start (it measures memory)."""
+        world = self.world
+        alive = [sid for sid, live in world.observed.items() if live.alive and live.owned_by(world.owner)]
+        return world.capacity.agent_estimate(alive)
 
     def needs_room(self, action: Action) -> bool:
         return action.verb in LAUNCHES and action.session_id not in self.holders

@@ -20,7 +20,7 @@ from .activity_step import observe_step
 from .capacity import Capacity
 from .desired import desired_projects
 from .execute import Executor, Outcome
-from .memory import sessions_rss
+from .memory import MeasuredWhenRead
 from .plan import NO_OP, Action, Force, World, plan
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def measure_capacity(svc: Service, observed: Mapping[str, Observed]) -> Capacity
     """The data dir's limit, the machine's memory and each running session's memory, now."""
     settings = limits.load(svc.data_dir)
     ours = [(sid, live.pid) for sid, live in observed.items() if live.alive and live.owned_by(svc.data_dir.owner_id)]
-    return Capacity(max_running=settings.max_running, memory=limits.machine(settings), rss=sessions_rss(ours))
+    return Capacity(max_running=settings.max_running, memory=limits.machine(settings), rss=MeasuredWhenRead(ours))
 
 
 def current_world(svc: Service, project: str, forced: Mapping[str, Force] | None = None) -> World:

@@ -14,37 +14,46 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from ..activity import store as activity_store
-from ..activity.store import ActivityRow
-from ..manifest.loader import LoadedProject
 from ..paths import DataDir
-from ..registry import sources
-from ..registry.records import (
-    MANIFEST_OWNER,
-    SPAWN_OWNER,
-    EventRecord,
-    MessageRecord,
-    ProjectRecord,
-    SessionRecord,
-    WorkerRecord,
-)
-from ..registry.sources import Source
-from ..registry.store import Registry
-from ..runtime.base import Observed, Runtime
-from ..runtime.fleet import fleet_for
-from . import applying, commands, deleting, holds, limits
-from .applying import ApplyReport, ProjectChange
-from .capacity import Memory
-from .commands import SpawnResult
-from .desired import default_runtime
-from .limits import Limits
-from .lock import pass_lock
-from .memory import sessions_rss
-from .ratelimit import LaunchLimiter
-from .reconcile_pass import PassReport, stored_pass
+from ..registry.records import MANIFEST_OWNER, SPAWN_OWNER
+
+# Imported where used, not here: a read command (`ao get`, `ao describe`, `ao events`) builds a Service
+# too, and must not pay for the manifest loader (pydantic), sqlite-utils, the planner or the executor.
+if TYPE_CHECKING:
+    from ..activity.store import ActivityRow
+    from ..manifest.loader import LoadedProject
+    from ..registry.records import (
+        EventRecord,
+        MessageRecord,
+        ProjectRecord,
+        SessionRecord,
+        WorkerRecord,
+    )
+    from ..registry.sources import Source
+    from ..registry.store import Registry
+    from ..runtime.base import Observed, Runtime
+    from .applying import ApplyReport, ProjectChange
+    from .capacity import Memory
+    from .commands import SpawnResult
+    from .limits import Limits
+    from .ratelimit import LaunchLimiter
+    from .reconcile_pass import PassReport
 
 __all__ = ["ApplyReport", "PassReport", "ProjectChange", "Service", "SpawnResult"]
+
+# Where the re-exported result types live, loaded on first use (PEP 562).
+_REEXPORTED = {"ApplyReport": "applying", "ProjectChange": "applying", "SpawnResult": "commands",
+               "PassReport": "reconcile_pass"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REEXPORTED:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__package__}.{_REEXPORTED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _stderr(message: str) -> None:
@@ -64,6 +73,8 @@ class Service:
     @cached_property
     def registry(self) -> Registry:
         """Storage, for the reconcile layer only; front ends use the read methods below."""
+        from ..registry.store import Registry
+
         return Registry.open(self.data_dir.ensure().db_path)
 
     def close(self) -> None:
@@ -73,14 +84,22 @@ class Service:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
+            from ..runtime.fleet import fleet_for
+
             self._runtime = fleet_for(self.data_dir)
         return self._runtime
 
     def resolve_runtime(self, declared: str) -> str:
         resolve = getattr(self.runtime, "resolve", None)
-        return resolve(declared) if resolve else default_runtime(declared)
+        if resolve:
+            return resolve(declared)
+        from .desired import default_runtime
+
+        return default_runtime(declared)
 
     def lock(self) -> AbstractContextManager[None]:
+        from .lock import pass_lock
+
         return pass_lock(self.data_dir.ensure().lock_path, on_wait=self.on_wait)
 
     def observe(self) -> dict[str, Observed]:
@@ -88,19 +107,27 @@ class Service:
 
     def memory_usage(self, observed: Mapping[str, Observed]) -> dict[str, int]:
         """Resident memory (bytes) of each running session's process tree, measured now."""
+        from .memory import sessions_rss
+
         owner = self.data_dir.owner_id
         return sessions_rss((sid, live.pid) for sid, live in observed.items() if live.alive and live.owned_by(owner))
 
     def limits(self) -> Limits:
         """The data dir's capacity settings (see `reconcile/limits.py`)."""
+        from . import limits
+
         return limits.load(self.data_dir)
 
     def machine_memory(self) -> Memory | None:
         """The machine's total and available memory now, and the reserve ao keeps free."""
+        from . import limits
+
         return limits.machine(self.limits())
 
     def activity(self) -> dict[str, ActivityRow]:
         """What each agent was last seen doing (see reconciler/activity)."""
+        from ..activity import store as activity_store
+
         return activity_store.load_all(self.registry.conn)
 
     def capture(self, session_id: str, lines: int) -> str:
@@ -110,51 +137,77 @@ class Service:
     # ------------------------------------------------------------ the pass, apply, delete
 
     def reconcile(self, scope: Iterable[str] | None = None, *, dry_run: bool = False) -> PassReport:
+        from .reconcile_pass import stored_pass
+
         with self.lock():
             return stored_pass(self, frozenset(scope) if scope is not None else None, dry_run=dry_run)
 
     def apply(self, loaded: Sequence[LoadedProject], *, dry_run: bool = False) -> ApplyReport:
+        from . import applying
+
         return applying.apply(self, loaded, dry_run=dry_run)
 
     def delete_projects(self, names: Sequence[str], *, dry_run: bool = False) -> ApplyReport:
+        from . import deleting
+
         return deleting.delete_projects(self, names, dry_run=dry_run)
 
     # ------------------------------------------------------------ imperative commands
 
     def spawn(self, project: str, *, issue: str | None = None, prompt: str | None = None, name: str | None = None,
               agent: str | None = None, owner: str = SPAWN_OWNER) -> SpawnResult:
+        from . import commands
+
         return commands.spawn(self, project, issue=issue, prompt=prompt, name=name, agent=agent, owner=owner)
 
     def delete_session(self, session_id: str) -> PassReport:
+        from . import commands
+
         return commands.delete_session(self, session_id)
 
     def ensure_orchestrator(self, project: str) -> tuple[str, str]:
+        from . import commands
+
         return commands.ensure_orchestrator(self, project)
 
     def relaunch_session(self, session_id: str) -> str:
+        from . import commands
+
         return commands.relaunch_session(self, session_id)
 
     # ------------------------------------------------------------ holds
 
     def set_suspended(self, kind: str, name: str, suspended: bool) -> str:
+        from . import holds
+
         return holds.set_suspended(self, kind, name, suspended)
 
     def stop_session(self, session_id: str) -> str:
+        from . import holds
+
         return holds.stop_session(self, session_id)
 
     def start_session(self, session_id: str) -> str:
+        from . import holds
+
         return holds.start_session(self, session_id)
 
     # ------------------------------------------------------------ reads
 
     def sources(self) -> dict[str, Source]:
+        from ..registry import sources
+
         return sources.all_sources(self.registry.conn)
 
     def record_source(self, source: Source) -> None:
+        from ..registry import sources
+
         with self.registry.transaction():
             sources.save(self.registry.conn, source)
 
     def forget_source(self, path: str) -> None:
+        from ..registry import sources
+
         with self.registry.transaction():
             sources.forget(self.registry.conn, path)
 

@@ -39,8 +39,17 @@ class _Row:
     _json_fields: tuple[str, ...] = ()
 
     @classmethod
+    def field_names(cls) -> frozenset[str]:
+        """The dataclass's fields, worked out once per class (a pass reads thousands of rows)."""
+        names = cls.__dict__.get("_field_names")
+        if names is None:
+            names = frozenset(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+            cls._field_names = names  # type: ignore[attr-defined]
+        return names
+
+    @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        names = cls.field_names()
         values = {k: v for k, v in row.items() if k in names}
         for key in cls._json_fields:
             if values.get(key) is not None:

@@ -1,4 +1,8 @@
-"""Registry: typed access to `ao.db` (WAL, busy timeout, migrations, short IMMEDIATE transactions)."""
+"""Registry: typed access to `ao.db` (WAL, busy timeout, migrations, short IMMEDIATE transactions).
+
+Reads are plain SQL on the connection; sqlite-utils (upserts, migrations) is loaded only when a write
+or a migration needs it, so a read command (`ao get`, `ao describe`, `ao events`) does without it.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,14 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import RegistryUnreadable
 from ..paths import private_dir, private_file
 from ..polling import poll
 from . import messages
-from .migrations import migrations
 from .records import (
     EventRecord,
     MessageRecord,
@@ -26,7 +28,18 @@ from .records import (
     WorkerRecord,
 )
 
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+R = TypeVar("R", ProjectRecord, WorkerRecord, SessionRecord)
 BUSY_TIMEOUT_SECONDS = 30.0
+# Records kept per class for rows that did not change, before the cache is started afresh.
+RECORD_CACHE_LIMIT = 50_000
+
+# The migrations of migrations.py, by name (tests/unit/test_read_path.py keeps the two lists equal): a
+# registry that has them all opens without loading sqlite-utils to ask.
+MIGRATION_SET = "ao"
+MIGRATIONS = ("m001_initial", "m002_messages", "m003_sources", "m004_activity", "m005_registry_identity")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -51,10 +64,25 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _up_to_date(conn: sqlite3.Connection) -> bool:
+    """Whether every migration ao knows has been applied (plain SQL: no sqlite-utils needed)."""
+    try:
+        applied = {name for (name,) in conn.execute(
+            "select name from _sqlite_migrations where migration_set = ?", [MIGRATION_SET])}
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return False  # a new registry
+        raise
+    return applied.issuperset(MIGRATIONS)
+
+
 class Registry:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
         self._identity: str | None = None
+        # Row (column names and values) -> its record, per record class: a pass reads every session,
+        # worker and project row, and most did not change since the last pass.
+        self._records: dict[type, dict[tuple[Any, ...], Any]] = {}
 
     @classmethod
     def open(cls, path: Path) -> Registry:
@@ -62,13 +90,15 @@ class Registry:
         try:
             private_dir(path.parent)
             private_file(path)  # SQLite gives its -wal and -shm files the mode of the database
-            db = Database(connect(path), execute_plugins=False)
-            registry = cls(db)
-            if migrations.pending(db):
-                with registry.transaction():
-                    # pending() is checked again under the write lock: another process may have
-                    # migrated in the meantime.
-                    migrations.apply(db)
+            registry = cls(connect(path))
+            if not _up_to_date(registry.conn):
+                from .migrations import migrations
+
+                if migrations.pending(registry.db):
+                    with registry.transaction():
+                        # pending() is checked again under the write lock: another process may have
+                        # migrated in the meantime.
+                        migrations.apply(registry.db)
         except (sqlite3.DatabaseError, OSError) as exc:  # damaged, a directory, read-only
             if "locked" in str(exc):
                 raise  # busy, not broken: the caller waits or reports the holder
@@ -78,27 +108,36 @@ class Registry:
     @property
     def conn(self) -> sqlite3.Connection:
         """The connection, for the table owners (`messages`, `sources`) that run plain SQL."""
-        return self.db.conn
+        return self._conn
+
+    @cached_property
+    def db(self) -> Database:
+        """sqlite-utils on the same connection, for upserts and migrations; loaded on first write."""
+        from sqlite_utils import Database
+
+        return Database(self._conn, execute_plugins=False)
 
     def close(self) -> None:
-        self.db.close()
+        self._conn.close()
 
     @property
     def identity(self) -> str:
         """This registry's identity, created with it (see migration m005)."""
         if self._identity is None:
-            row = self.db.execute("select value from meta where key = 'registry_id'").fetchone()
+            row = self._conn.execute("select value from meta where key = 'registry_id'").fetchone()
             self._identity = row[0]
         return self._identity
 
     @property
     def schema_version(self) -> int:
+        from .migrations import migrations
+
         return len(migrations.applied(self.db))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Registry]:
         """One short write transaction; BEGIN IMMEDIATE takes the write lock up front."""
-        conn = self.db.conn
+        conn = self._conn
         if conn.in_transaction:
             yield self
             return
@@ -110,39 +149,83 @@ class Registry:
             raise
         conn.execute("COMMIT")
 
+    def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        """One write statement, committed at once unless a transaction is open (as sqlite-utils does)."""
+        conn = self._conn
+        was_in_transaction = conn.in_transaction
+        try:
+            cursor = conn.execute(sql, list(params))
+        except BaseException:
+            if not was_in_transaction and conn.in_transaction:
+                conn.rollback()
+            raise
+        if not was_in_transaction and conn.in_transaction:
+            conn.commit()
+        return cursor
+
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        return [dict(row) for row in self.db.query(sql, list(params))]
+        cursor = self._conn.execute(sql, list(params))
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def _records_of(self, cls: type[R], sql: str, params: Iterable[Any] = (), *, whole_table: bool = False) -> list[R]:
+        """The rows as records; an unchanged row gives the very record it gave before (records are
+        immutable), so a pass does not decode the JSON of a thousand unchanged rows again.
+        `whole_table`: the query returns every row of the table, so rows not among them are forgotten."""
+        cursor = self._conn.execute(sql, list(params))
+        names = tuple(column[0] for column in cursor.description)
+        cache = self._records.get(cls, {})
+        seen: dict[tuple[Any, ...], R] = {}
+        result = []
+        for values in cursor:
+            key = (names, values)
+            record = cache.get(key)
+            if record is None:
+                record = cls.from_row(dict(zip(names, values, strict=True)))
+            seen[key] = record
+            result.append(record)
+        if whole_table or len(cache) > RECORD_CACHE_LIMIT:
+            self._records[cls] = seen
+        else:
+            cache.update(seen)
+            self._records[cls] = cache
+        return result
 
     # ------------------------------------------------------------ projects
 
     def projects(self, *, include_deleted: bool = False) -> list[ProjectRecord]:
         where = "" if include_deleted else "where deleted = 0"
-        return [ProjectRecord.from_row(r) for r in self._rows(f"select * from projects {where} order by name")]
+        return self._records_of(ProjectRecord, f"select * from projects {where} order by name",
+                                whole_table=include_deleted)
 
     def project(self, name: str) -> ProjectRecord | None:
-        rows = self._rows("select * from projects where name = ?", [name])
-        return ProjectRecord.from_row(rows[0]) if rows else None
+        rows = self._records_of(ProjectRecord, "select * from projects where name = ?", [name])
+        return rows[0] if rows else None
 
     def save_project(self, record: ProjectRecord) -> None:
         self.db["projects"].upsert(record.to_row(), pk="name")
 
     def update_project(self, name: str, **changes: Any) -> None:
-        self.db["projects"].update(name, {**changes, "updated_at": time.time()})
+        """Set the given columns; the row (and its updated_at) is written only when one of them differs,
+        so a pass that changes nothing leaves the project's record as it was."""
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        differs = " or ".join(f"{column} is not ?" for column in changes)
+        values = list(changes.values())
+        self._execute(f"update projects set {assignments}, updated_at = ? where name = ? and ({differs})",
+                      [*values, time.time(), name, *values])
 
     # ------------------------------------------------------------ workers
 
     def workers(self, project: str | None = None) -> list[WorkerRecord]:
         if project is None:
-            rows = self._rows("select * from workers order by project, position")
-        else:
-            rows = self._rows("select * from workers where project = ? order by position", [project])
-        return [WorkerRecord.from_row(r) for r in rows]
+            return self._records_of(WorkerRecord, "select * from workers order by project, position", whole_table=True)
+        return self._records_of(WorkerRecord, "select * from workers where project = ? order by position", [project])
 
     def save_worker(self, record: WorkerRecord) -> None:
         self.db["workers"].upsert(record.to_row(), pk=("project", "name"))
 
     def delete_worker(self, project: str, name: str) -> None:
-        self.db.execute("delete from workers where project = ? and name = ?", [project, name])
+        self._execute("delete from workers where project = ? and name = ?", [project, name])
 
     # ------------------------------------------------------------ counters
 
@@ -152,7 +235,7 @@ class Registry:
 
     def claim_number(self, prefix: str, number: int) -> None:
         """Record that `number` is taken: the counter only ever moves forward."""
-        self.db.execute(
+        self._execute(
             "insert into counters (prefix, next_number) values (?, ?) "
             "on conflict(prefix) do update set next_number = max(next_number, excluded.next_number)",
             [prefix, number + 1],
@@ -171,14 +254,12 @@ class Registry:
             clauses.append("phase != ?")
             params.append(Phase.TERMINATED.value)
         where = f"where {' and '.join(clauses)}" if clauses else ""
-        rows = self._rows(
-            f"select * from sessions {where} order by project, kind = 'worker', number, id", params
-        )
-        return [SessionRecord.from_row(r) for r in rows]
+        return self._records_of(SessionRecord, f"select * from sessions {where} order by project, kind = 'worker', "
+                                               "number, id", params, whole_table=not clauses)
 
     def session(self, session_id: str) -> SessionRecord | None:
-        rows = self._rows("select * from sessions where id = ?", [session_id])
-        return SessionRecord.from_row(rows[0]) if rows else None
+        rows = self._records_of(SessionRecord, "select * from sessions where id = ?", [session_id])
+        return rows[0] if rows else None
 
     def save_session(self, record: SessionRecord) -> None:
         self.save_sessions([record])
@@ -195,7 +276,7 @@ class Registry:
         changes["updated_at"] = time.time()
         # Plain SQL: the row is known to exist, and this runs once per session per pass.
         assignments = ", ".join(f"{column} = ?" for column in changes)
-        cursor = self.db.execute(f"update sessions set {assignments} where id = ?", [*changes.values(), session_id])
+        cursor = self._execute(f"update sessions set {assignments} where id = ?", [*changes.values(), session_id])
         if cursor.rowcount == 0:
             raise LookupError(f"no session {session_id!r} in the registry")
 
@@ -211,15 +292,10 @@ class Registry:
         warning: bool = False,
         at: float | None = None,
     ) -> None:
-        self.db["events"].insert(
-            {
-                "at": at if at is not None else time.time(),
-                "project": project,
-                "session": session,
-                "type": "Warning" if warning else "Normal",
-                "reason": reason,
-                "message": message,
-            }
+        self._execute(
+            "insert into events (at, project, session, type, reason, message) values (?, ?, ?, ?, ?, ?)",
+            [at if at is not None else time.time(), project, session, "Warning" if warning else "Normal", reason,
+             message],
         )
 
     def events(
