@@ -180,21 +180,11 @@ def _run(command: Command, values: dict[str, Any], data_dir: str | None) -> int:
 
 
 def _reconcile(data_dir: Any, values: dict[str, Any]) -> int:
-    """`ao reconcile` as cli/system.py runs it (without --max-running and --memory-reserve, which go there)."""
-    from ..errors import EXIT_FAILURE, NotFound
+    """`ao reconcile` without --max-running and --memory-reserve (those go to the full CLI)."""
     from .reads import service
-    from .report import print_pass
+    from .report import reconcile_and_print
 
-    ao = service(data_dir)
-    project = values["project"]
-    if project:
-        known = {p.name for p in ao.projects()}
-        unknown = [p for p in project if p not in known]
-        if unknown:
-            raise NotFound(f"no project named {', '.join(unknown)}", hint="see `ao get projects`")
-    report = ao.reconcile(project or None, dry_run=values["dry_run"])
-    print_pass(report, values["output"])
-    return EXIT_FAILURE if not report.ok else 0
+    return reconcile_and_print(service(data_dir), values["project"], values["dry_run"], values["output"])
 
 
 def report(exc: Any) -> int:

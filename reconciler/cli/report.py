@@ -41,3 +41,18 @@ def print_pass(report: PassReport, fmt: str, projects: list[dict[str, Any]] | No
 def print_apply(report: ApplyReport, fmt: str) -> None:
     projects = [{"name": p.name, "status": p.status} for p in report.projects]
     print_pass(report.reconcile, fmt, projects)
+
+
+def reconcile_and_print(ao: Any, projects: list[str], dry_run: bool, output: str) -> int:
+    """`ao reconcile`, for both the typer command and the light path: check the named projects
+    exist, run one pass, print it; the exit code."""
+    from ..errors import EXIT_FAILURE, NotFound
+
+    if projects:
+        known = {p.name for p in ao.projects()}
+        unknown = [p for p in projects if p not in known]
+        if unknown:
+            raise NotFound(f"no project named {', '.join(unknown)}", hint="see `ao get projects`")
+    report = ao.reconcile(projects or None, dry_run=dry_run)
+    print_pass(report, output)
+    return EXIT_FAILURE if not report.ok else 0

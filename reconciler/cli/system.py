@@ -14,7 +14,7 @@ from ..errors import EXIT_FAILURE, AoError
 from ..runtime.fleet import fleet_for
 from .common import MaxRunningOption, MemoryReserveOption, examples, service, set_limits
 from .output import ShortFormat, emit, iso
-from .report import print_pass
+from .report import reconcile_and_print
 
 
 def reconcile(
@@ -27,18 +27,9 @@ def reconcile(
 ) -> None:
     """Run one pass: create what is missing, relaunch dead agents, reap what is no longer declared."""
     set_limits(ctx, max_running, memory_reserve)
-    ao = service(ctx)
-    if project:
-        known = {p.name for p in ao.projects()}
-        unknown = [p for p in project if p not in known]
-        if unknown:
-            from ..errors import NotFound
-
-            raise NotFound(f"no project named {', '.join(unknown)}", hint="see `ao get projects`")
-    report = ao.reconcile(project or None, dry_run=dry_run)
-    print_pass(report, output.value)
-    if not report.ok:
-        raise typer.Exit(EXIT_FAILURE)
+    code = reconcile_and_print(service(ctx), project, dry_run, output.value)
+    if code:
+        raise typer.Exit(code)
 
 
 def _tool_version(argv: list[str]) -> str | None:
