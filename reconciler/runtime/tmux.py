@@ -26,9 +26,9 @@ TIMEOUT_SECONDS = 15
 # Launches per tmux call: tmux slows as it holds more sessions, so fewer calls is what makes a big pass
 # fast (1000 sessions: 1 per call 12.1 s, 10 per call 5.2 s, 20 per call 4.8 s; more threads do not help).
 LAUNCHES_PER_CALL = 20
-# tmux 3.3a refuses a command whose arguments (each with its NUL) exceed 16364 bytes ("command too long",
-# docs/tmux-facts.md); a batch stays well under it. A launch too long alone is sent alone, and fails alone.
-BATCH_BYTES = 12_000
+# tmux refuses a command whose arguments (each with its NUL) exceed 16364 bytes ("command too long",
+# docs/tmux-facts.md); a batch stays under it. A launch too long alone is sent alone, and fails alone.
+BATCH_BYTES = 16_000
 STARTED = "\x1fao-started\x1f"  # printed after each started launch of a batch, with its pid
 CAPTURED = "\x1fao-captured\x1f"  # printed after the replaced agent's last output
 CONFIG = """\
