@@ -41,6 +41,11 @@ set -g base-index 0
 set -g status-left-length 40
 set -g status-left "[ao #S] "
 """
+# The ownership stamp: one user option holding every field, since tmux spends on each `set-option` about
+# as much as on starting the session (it refreshes every session after each). Sessions started by older
+# versions carry one option per field (STAMP_OPTIONS): still read.
+STAMP_OPTION = "@ao-stamp"
+STAMP_SEPARATOR = "\x1e"
 STAMP_OPTIONS = ("@ao-owner", "@ao-project", "@ao-kind", "@ao-worker", "@ao-spec", "@ao-registry")
 # Fields of one `list-panes -a` line, in order; parsed with a strict zip.
 FIELDS = (
@@ -51,6 +56,7 @@ FIELDS = (
     "pane_dead_signal",
     "pane_dead_time",
     "window_activity",
+    STAMP_OPTION,
     *STAMP_OPTIONS,
 )
 FORMAT = SEPARATOR.join(f"#{{{name}}}" for name in FIELDS)
@@ -76,9 +82,11 @@ def _int(text: str) -> int | None:
 def _parse(line: str) -> Observed:
     row = dict(zip(FIELDS, line.split(SEPARATOR), strict=True))
     dead = row["pane_dead"] == "1"
-    owner = row["@ao-owner"]
-    stamp = Stamp(owner, row["@ao-project"], row["@ao-kind"], row["@ao-worker"], row["@ao-spec"],
-                  row["@ao-registry"]) if owner else None
+    if row[STAMP_OPTION]:
+        values = (row[STAMP_OPTION].split(STAMP_SEPARATOR) + [""] * len(STAMP_OPTIONS))[:len(STAMP_OPTIONS)]
+    else:
+        values = [row[option] for option in STAMP_OPTIONS]
+    stamp = Stamp(*values) if values[0] else None
     return Observed(
         session_id=row["session_name"],
         alive=not dead,
@@ -209,7 +217,7 @@ class TmuxRuntime:
                 return {}  # no server yet: truly no sessions
             raise RuntimeFailure(f"cannot observe tmux sessions: {result.stderr}")
         sessions: dict[str, Observed] = {}
-        for line in result.stdout.splitlines():
+        for line in filter(None, result.stdout.split("\n")):  # not splitlines(): it splits at the stamp's \x1e
             live = _parse(line)
             sessions.setdefault(live.session_id, live)  # a user split the window: the first pane is the agent's
         return sessions
@@ -233,8 +241,7 @@ class TmuxRuntime:
     @staticmethod
     def _stamp_commands(session_id: str, stamp: Stamp) -> list[list[str]]:
         values = (stamp.owner, stamp.project, stamp.kind, stamp.worker, stamp.spec_hash, stamp.registry)
-        return [["set-option", "-t", exact(session_id), option, value]
-                for option, value in zip(STAMP_OPTIONS, values, strict=True)]
+        return [["set-option", "-t", exact(session_id), STAMP_OPTION, STAMP_SEPARATOR.join(values)]]
 
     @staticmethod
     def _env_args(env: tuple[tuple[str, str], ...]) -> list[str]:
