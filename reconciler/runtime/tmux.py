@@ -164,6 +164,8 @@ class TmuxRuntime:
         self.config = config
         self._binary = binary
         self._env = {k: v for k, v in os.environ.items() if not _PRIVATE_ENV.match(k)}
+        # Each session's stamp as last observed or written: a relaunch that keeps it does not write it again.
+        self._stamps: dict[str, Stamp | None] = {}
 
     @property
     def binary(self) -> str:
@@ -208,6 +210,7 @@ class TmuxRuntime:
             # makes the server reap it, so run a trivial job and look once more.
             self.run("run-shell", "true", check=False)
             sessions = self._list_panes()
+        self._stamps = {sid: live.stamp for sid, live in sessions.items()}
         return sessions
 
     def _list_panes(self) -> dict[str, Observed]:
@@ -258,7 +261,8 @@ class TmuxRuntime:
         start = ["respawn-pane", "-k", "-t", target] if respawn else ["new-session", "-d", "-s", launch.session_id]
         commands.append([*start, "-c", literal(launch.cwd), *self._env_args(launch.env), "--",
                          *self._argv(launch.argv)])
-        commands += self._stamp_commands(launch.session_id, launch.stamp)
+        if not respawn or self._stamps.get(launch.session_id) != launch.stamp:  # respawn-pane keeps it
+            commands += self._stamp_commands(launch.session_id, launch.stamp)
         commands.append(["display-message", "-p", "-t", target, STARTED + "#{pane_pid}"])
         return commands
 
@@ -291,6 +295,7 @@ class TmuxRuntime:
                 pending, alone = pending[len(chunk):], False
                 continue
             started = _parse_batch(result.stdout, capture)[:len(chunk)]
+            self._stamps.update((launch.session_id, launch.stamp) for launch in chunk[:len(started)])
             results += [Started(launch.session_id, pid, last_output=output)
                         for launch, (pid, output) in zip(chunk, started, strict=False)]
             pending = pending[len(started):]
@@ -323,6 +328,7 @@ class TmuxRuntime:
         return self._start_many(launches, respawn=True, capture=capture)
 
     def kill(self, session_id: str) -> None:
+        self._stamps.pop(session_id, None)
         result = self.run("kill-session", "-t", f"={session_id}", check=False)
         if result.returncode != 0 and not re.search(r"can't find session|no current target|no server running|error connecting|server exited", result.stderr):
             raise RuntimeFailure(f"tmux kill-session failed: {result.stderr}")

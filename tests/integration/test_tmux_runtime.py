@@ -160,3 +160,22 @@ def test_a_relaunch_reads_each_dead_agents_last_lines_in_the_call_that_restarts_
     assert len(calls) == 1, calls
     seen = runtime.observe()
     assert all(seen[s.session_id].alive and seen[s.session_id].pid == s.pid for s in started)
+
+
+def test_a_relaunch_keeps_the_stamp_and_a_new_spec_writes_it(runtime, monkeypatch):
+    runtime.create(launch("e-1", ["sleep", "100"]))
+    runtime.create(launch("e-2", ["sleep", "100"]))
+    runtime.observe()
+    newer = Stamp("owner-x", "proj", "worker", "w1", "v2-def")
+    calls: list[tuple[str, ...]] = []
+    real_run = runtime.run
+    monkeypatch.setattr(runtime, "run", lambda *a, **k: calls.append(a) or real_run(*a, **k))
+
+    started = runtime.respawn_many([launch("e-1", ["sleep", "100"]), launch("e-2", ["sleep", "100"], stamp=newer)])
+
+    assert all(s.ok for s in started)
+    written = [call[call.index("set-option") + 2] for call in calls if "set-option" in call]
+    assert written == ["=e-2:"]  # e-1's stamp is unchanged: not written again
+    seen = runtime.observe()
+    assert (seen["e-1"].stamp, seen["e-2"].stamp) == (STAMP, newer)
+    assert all(seen[s.session_id].pid == s.pid for s in started)
