@@ -232,7 +232,7 @@ class Executor:
             return {}
         effects: dict[int, Effect] = {}
         repositories = Repositories()  # what git says of each repository, asked once per pass
-        with ThreadPoolExecutor(max_workers=max(1, self.parallel)) as pool, _Starter(self.runtime) as starter:
+        with ThreadPoolExecutor(max_workers=max(1, self.parallel)) as pool, _Starter(self.runtime, self.clock) as starter:
             ready = pool.map(lambda a: self._prepare(a, teams, repositories), actions)
             for action, prepared in zip(actions, ready, strict=True):
                 if isinstance(prepared, Effect):
@@ -243,8 +243,8 @@ class Executor:
                 dead = action.live is not None and not action.live.alive
                 starter.put(action, prepared, respawn=action.live is not None,
                             capture=LAST_LINES if action.verb == Verb.RELAUNCH and dead else 0)
-        for action, prepared, started in starter.results:
-            effects[id(action)] = self._launched(action, prepared, started)
+        for action, prepared, started, at in starter.results:
+            effects[id(action)] = self._launched(action, prepared, started, at)
         return effects
 
     def _prepare(self, action: Action, teams: dict[str, Team], repositories: Repositories) -> Prepared | Effect:
@@ -261,15 +261,15 @@ class Executor:
         except AoError as exc:
             return self._launch_failed(action, "RuntimeError", str(exc))
 
-    def _launched(self, action: Action, prepared: Prepared, started: Started) -> Effect:
-        """What a started (or failed) launch writes down, worded for its verb."""
+    def _launched(self, action: Action, prepared: Prepared, started: Started, at: float) -> Effect:
+        """What a started (or failed) launch writes down, worded for its verb; `at`: when it started."""
         desired = action.desired
         assert desired is not None
         if isinstance(started.error, SessionProblem):
             return self._launch_failed(action, started.error.reason, started.error.message)
         if started.error is not None:
             return self._launch_failed(action, "RuntimeError", str(started.error))
-        result = Effect(changes=_running(prepared, started.pid, self.clock()))
+        result = Effect(changes=_running(prepared, started.pid, at))
         # The row always describes what runs now, whatever the verb that started it.
         result.changes.update(spec=dict(desired.spec), spec_hash=desired.spec_hash,
                               restart_policy=desired.restart_policy)
@@ -407,9 +407,10 @@ class _Starter:
     """Starts prepared launches from its own thread: each runtime call takes every launch queued since
     the last one (of one kind: created, respawned, respawned with last lines read), as one batch."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, clock: Callable[[], float]) -> None:
         self.runtime = runtime
-        self.results: list[tuple[Action, Prepared, Started]] = []
+        self.clock = clock
+        self.results: list[tuple[Action, Prepared, Started, float]] = []
         self._queue: queues.Queue[tuple[Action, Prepared, bool, int] | None] = queues.Queue()
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="ao-starter", daemon=True)
@@ -464,7 +465,9 @@ class _Starter:
         except BaseException as exc:  # noqa: BLE001 - raised again in the pass's own thread
             self._failure = exc
             return
-        self.results += [(action, prepared, one) for (action, prepared, _, _), one in zip(batch, started, strict=True)]
+        at = self.clock()
+        self.results += [(action, prepared, one, at)
+                         for (action, prepared, _, _), one in zip(batch, started, strict=True)]
 
 
 def _can_resume(action: Action) -> bool:
