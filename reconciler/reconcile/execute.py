@@ -232,7 +232,8 @@ class Executor:
             return {}
         effects: dict[int, Effect] = {}
         repositories = Repositories()  # what git says of each repository, asked once per pass
-        with ThreadPoolExecutor(max_workers=max(1, self.parallel)) as pool, _Starter(self.runtime, self.clock) as starter:
+        pool = ThreadPoolExecutor(max_workers=max(1, self.parallel))
+        with pool, _Starter(self.runtime, self.clock) as starter:
             ready = pool.map(lambda a: self._prepare(a, teams, repositories), actions)
             for action, prepared in zip(actions, ready, strict=True):
                 if isinstance(prepared, Effect):
