@@ -91,7 +91,8 @@ def converged(root: Path, n: int, repo: Path, *, worktrees: bool = False) -> tup
     start = time.perf_counter()
     report = ao.apply(loaded)
     elapsed = time.perf_counter() - start
-    assert report.reconcile.ok and len(ao.observe()) == n, "did not converge"
+    failed = [o.detail for o in report.reconcile.outcomes if not o.ok]
+    assert not failed and len(ao.observe()) == n, f"did not converge ({len(failed)} failed): {failed[:1]}"
     return ao, data_dir, elapsed
 
 
