@@ -3,13 +3,17 @@
 Three steps per pass, so that a crash at any point leaves a state the next pass completes:
 1. intent: one transaction records what is about to happen (new rows as Pending, reaps as
    Terminating), so nothing is created that the registry does not know of;
-2. act: runtime calls, several at once (each is an independent tmux client);
+2. act: runtime calls. Launches are prepared several at once (worktrees, prompt files), then started
+   a batch per multiplexer call (tmux slows as it holds more sessions: fewer calls is what counts);
+   other actions run several at once (each is an independent tmux client);
 3. results: one transaction records phases, pids and events.
 A failing action never aborts the pass: it becomes a Failed or retried session with a reason.
 """
 
 from __future__ import annotations
 
+import queue as queues
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +27,9 @@ from ..messaging.queue import queue
 from ..paths import DataDir
 from ..registry.records import Kind, Phase, SessionRecord
 from ..registry.store import Registry
-from ..runtime.base import Runtime
+from ..runtime.base import Runtime, Started
 from ..sessions.agents import PRESETS, display
-from ..sessions.workspace import Removal, find_worktree, remove_worktree
+from ..sessions.workspace import Removal, Repositories, find_worktree, remove_worktree
 from ..wording import duration
 from .desired import DesiredSession
 from .launch import Prepared, Team, prepare
@@ -36,6 +40,8 @@ from .ratelimit import LaunchLimiter
 LAST_LINES = 10
 # Verbs that write a new session row when the session has none yet.
 NEW_ROWS = frozenset({Verb.CREATE, Verb.ADOPT, Verb.BLOCKED, Verb.QUEUE})
+# Verbs that start an agent: prepared, then started in batches.
+LAUNCHES = frozenset({Verb.CREATE, Verb.RECREATE, Verb.RELAUNCH})
 PARALLEL_LAUNCHES = 4
 
 PAST_TENSE = {
@@ -118,11 +124,13 @@ class Executor:
         # Reaps first (they free names), then launches; each group runs concurrently.
         reaps = [a for a in work if a.verb == Verb.REAP]
         others = [a for a in work if a.verb != Verb.REAP]
+        launches = [a for a in others if a.verb in LAUNCHES]
         results: dict[int, Effect] = {}
-        for group in (reaps, others):
+        for group in (reaps, [a for a in others if a.verb not in LAUNCHES]):
             with ThreadPoolExecutor(max_workers=max(1, self.parallel)) as pool:
                 for action, result in zip(group, pool.map(lambda a: self._act(a, teams), group), strict=True):
                     results[id(action)] = result
+        results.update(self._launch_all(launches, teams))
         now = self.clock()
         orchestrators = {p.name: p.orchestrator.orchestrator_id for p in world.desired if p.orchestrator}
         with self.registry.transaction():
@@ -216,26 +224,73 @@ class Executor:
 
     # ------------------------------------------------------------ 2. act
 
-    def _launch(self, action: Action, teams: dict[str, Team], *, resume: bool) -> Effect:
+    def _launch_all(self, actions: Sequence[Action], teams: dict[str, Team]) -> dict[int, Effect]:
+        """Prepare the launches several at once, and start each as soon as it is ready: the starter
+        hands the runtime all that is ready in one batch, so while preparation (or the launch limit)
+        holds one back, what is ready is already starting."""
+        if not actions:
+            return {}
+        effects: dict[int, Effect] = {}
+        repositories = Repositories()  # what git says of each repository, asked once per pass
+        pool = ThreadPoolExecutor(max_workers=max(1, self.parallel))
+        with pool, _Starter(self.runtime, self.clock) as starter:
+            ready = pool.map(lambda a: self._prepare(a, teams, repositories), actions)
+            for action, prepared in zip(actions, ready, strict=True):
+                if isinstance(prepared, Effect):
+                    effects[id(action)] = prepared
+                    continue
+                if self.limiter is not None:
+                    self.limiter.acquire()
+                dead = action.live is not None and not action.live.alive
+                starter.put(action, prepared, respawn=action.live is not None,
+                            capture=LAST_LINES if action.verb == Verb.RELAUNCH and dead else 0)
+        for action, prepared, started, at in starter.results:
+            effects[id(action)] = self._launched(action, prepared, started, at)
+        return effects
+
+    def _prepare(self, action: Action, teams: dict[str, Team], repositories: Repositories) -> Prepared | Effect:
+        """The launch ready to start (workspace, prompt files, argv), or why it cannot start."""
         desired = action.desired
         assert desired is not None
+        resume = action.verb == Verb.RELAUNCH and _can_resume(action)
         try:
-            prepared = prepare(
-                desired, action.session_id, self.data_dir, owner=self.data_dir.owner_id,
-                registry=self.registry.identity, resume=resume, team=teams.get(action.project, Team()),
-            )
-            exists = action.live is not None
-            if self.limiter is not None:
-                self.limiter.acquire()
-            pid = self.runtime.respawn(prepared.launch) if exists else self.runtime.create(prepared.launch)
+            return prepare(desired, action.session_id, self.data_dir, owner=self.data_dir.owner_id,
+                           registry=self.registry.identity, resume=resume, team=teams.get(action.project, Team()),
+                           repositories=repositories)
         except SessionProblem as exc:
             return self._launch_failed(action, exc.reason, exc.message)
         except AoError as exc:
             return self._launch_failed(action, "RuntimeError", str(exc))
-        changes = _running(prepared, pid, self.clock())
+
+    def _launched(self, action: Action, prepared: Prepared, started: Started, at: float) -> Effect:
+        """What a started (or failed) launch writes down, worded for its verb; `at`: when it started."""
+        desired = action.desired
+        assert desired is not None
+        if isinstance(started.error, SessionProblem):
+            return self._launch_failed(action, started.error.reason, started.error.message)
+        if started.error is not None:
+            return self._launch_failed(action, "RuntimeError", str(started.error))
+        result = Effect(changes=_running(prepared, started.pid, at))
         # The row always describes what runs now, whatever the verb that started it.
-        changes.update(spec=dict(desired.spec), spec_hash=desired.spec_hash, restart_policy=desired.restart_policy)
-        return Effect(changes=changes)
+        result.changes.update(spec=dict(desired.spec), spec_hash=desired.spec_hash,
+                              restart_policy=desired.restart_policy)
+        sid = action.session_id
+        if action.verb == Verb.CREATE:
+            result.event = ("Created", f"started {sid}: {action.reason}", False)
+            result.outcome = "created"
+        elif action.verb == Verb.RECREATE:
+            result.changes.update(backoff_step=0, quick_failures=0)
+            result.event = ("Recreated", f"restarted {sid} with its new spec: {action.reason}", False)
+            result.outcome = "recreated"
+        else:
+            restarts = (action.record.restarts if action.record else 0) + 1
+            uptime = _uptime(action, self.clock())
+            result.changes.update(restarts=restarts, backoff_step=action.backoff_step,
+                                  quick_failures=action.quick_failures, **_exit_fields(action))
+            message = f"relaunched {sid} (restart {restarts}): {action.reason}; it had run {duration(uptime)}"
+            result.event = ("Relaunched", _with_output(message, started.last_output), True)
+            result.outcome = "relaunched"
+        return result
 
     def _launch_failed(self, action: Action, reason: str, message: str) -> Effect:
         retry = action.launch_retry
@@ -250,35 +305,6 @@ class Executor:
     def _act(self, action: Action, teams: dict[str, Team]) -> Effect:
         handler = self._handlers[action.verb]
         return handler(self, action, teams)
-
-    def _create(self, action: Action, teams: dict[str, Team]) -> Effect:
-        result = self._launch(action, teams, resume=False)
-        if result.ok:
-            result.event = ("Created", f"started {action.session_id}: {action.reason}", False)
-            result.outcome = "created"
-        return result
-
-    def _recreate(self, action: Action, teams: dict[str, Team]) -> Effect:
-        result = self._launch(action, teams, resume=False)
-        if result.ok:
-            result.changes.update(backoff_step=0, quick_failures=0)
-            result.event = ("Recreated", f"restarted {action.session_id} with its new spec: {action.reason}", False)
-            result.outcome = "recreated"
-        return result
-
-    def _relaunch(self, action: Action, teams: dict[str, Team]) -> Effect:
-        output = _last_lines(self.runtime, action) if action.live and not action.live.alive else ""
-        result = self._launch(action, teams, resume=_can_resume(action))
-        if result.ok:
-            restarts = (action.record.restarts if action.record else 0) + 1
-            uptime = _uptime(action, self.clock())
-            result.changes.update(restarts=restarts, backoff_step=action.backoff_step,
-                                  quick_failures=action.quick_failures, **_exit_fields(action))
-            message = (f"relaunched {action.session_id} (restart {restarts}): {action.reason}; "
-                       f"it had run {duration(uptime)}")
-            result.event = ("Relaunched", _with_output(message, output), True)
-            result.outcome = "relaunched"
-        return result
 
     def _backoff(self, action: Action, teams: dict[str, Team]) -> Effect:
         output = _last_lines(self.runtime, action)
@@ -350,11 +376,8 @@ class Executor:
                                "message": action.reason, "next_retry_at": None},
                       event=event, outcome="pending", detail=action.reason)
 
-    # One handler per verb that does something (WAIT never reaches the act step).
+    # One handler per verb that does something and starts no agent (WAIT never reaches the act step).
     _handlers: ClassVar[dict[Verb, Callable[[Executor, Action, dict[str, Team]], Effect]]] = {
-        Verb.CREATE: _create,
-        Verb.RECREATE: _recreate,
-        Verb.RELAUNCH: _relaunch,
         Verb.BACKOFF: _backoff,
         Verb.EXITED: _exited,
         Verb.ADOPT: _adopt,
@@ -379,6 +402,73 @@ class Executor:
             reason, message, warning = result.event
             self.registry.add_event(reason, message, project=action.project or None,
                                     session=action.session_id, warning=warning, at=now)
+
+
+class _Starter:
+    """Starts prepared launches from its own thread: each runtime call takes every launch queued since
+    the last one (of one kind: created, respawned, respawned with last lines read), as one batch."""
+
+    def __init__(self, runtime: Runtime, clock: Callable[[], float]) -> None:
+        self.runtime = runtime
+        self.clock = clock
+        self.results: list[tuple[Action, Prepared, Started, float]] = []
+        self._queue: queues.Queue[tuple[Action, Prepared, bool, int] | None] = queues.Queue()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ao-starter", daemon=True)
+
+    def __enter__(self) -> _Starter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._failure is not None and exc[0] is None:
+            raise self._failure
+
+    def put(self, action: Action, prepared: Prepared, *, respawn: bool, capture: int) -> None:
+        self._queue.put((action, prepared, respawn, capture))
+
+    def _run(self) -> None:
+        held: tuple[Action, Prepared, bool, int] | None = None
+        ended = False
+        while True:
+            first = held if held is not None else self._queue.get()
+            held = None
+            if first is None:
+                return
+            batch = [first]
+            while True:  # everything already queued, while it is of the same kind
+                try:
+                    item = self._queue.get_nowait()
+                except queues.Empty:
+                    break
+                if item is None:
+                    ended = True
+                    break
+                if item[2:] != first[2:]:
+                    held = item
+                    break
+                batch.append(item)
+            if self._failure is None:
+                self._start(batch)
+            if ended:
+                return
+
+    def _start(self, batch: list[tuple[Action, Prepared, bool, int]]) -> None:
+        launches = [prepared.launch for _, prepared, _, _ in batch]
+        _, _, respawn, capture = batch[0]
+        try:
+            started = (self.runtime.respawn_many(launches, capture=capture) if respawn
+                       else self.runtime.create_many(launches))
+        except AoError as exc:  # the runtime cannot start anything (tmux not installed): each says why
+            started = [Started(launch.session_id, error=exc) for launch in launches]
+        except BaseException as exc:  # noqa: BLE001 - raised again in the pass's own thread
+            self._failure = exc
+            return
+        at = self.clock()
+        self.results += [(action, prepared, one, at)
+                         for (action, prepared, _, _), one in zip(batch, started, strict=True)]
 
 
 def _can_resume(action: Action) -> bool:

@@ -26,7 +26,7 @@ from ..sessions.env import ao_bin_dir, session_env
 from ..sessions.presets import DEFAULT_PRESET
 from ..sessions.prompts import SessionFacts, write_prompts
 from ..sessions.secrets import resolve_env
-from ..sessions.workspace import ensure_worktree, require_dir
+from ..sessions.workspace import Repositories, ensure_worktree, require_dir
 from .desired import DesiredSession
 
 
@@ -61,9 +61,11 @@ def prepare(
     registry: str = "",
     resume: bool,
     team: Team,
+    repositories: Repositories | None = None,
 ) -> Prepared:
+    """`repositories`: what the launches of one pass know of their repositories (asked of git once)."""
     spec = desired.spec
-    workspace, branch = _workspace(desired, session_id, data_dir)
+    workspace, branch = _workspace(desired, session_id, data_dir, repositories)
     facts = SessionFacts(
         session_id=session_id,
         project=desired.project,
@@ -124,7 +126,8 @@ def default_branch_name(kind: str, session_id: str) -> str:
     return f"orchestrator/{session_id}" if kind == Kind.ORCHESTRATOR else f"ao/{session_id}"
 
 
-def _workspace(desired: DesiredSession, session_id: str, data_dir: DataDir) -> tuple[Path, str | None]:
+def _workspace(desired: DesiredSession, session_id: str, data_dir: DataDir,
+               repositories: Repositories | None) -> tuple[Path, str | None]:
     """The session's working directory and branch; its own git worktree unless `workspace: none`."""
     repo = Path(desired.spec["repo"])
     if desired.spec.get("workspace") == "none":
@@ -132,5 +135,5 @@ def _workspace(desired: DesiredSession, session_id: str, data_dir: DataDir) -> t
         return repo, None
     branch = desired.spec.get("branch") or default_branch_name(desired.kind, session_id)
     path = data_dir.worktree_dir(desired.project, session_id)
-    return ensure_worktree(repo, path, branch, desired.default_branch), branch
+    return ensure_worktree(repo, path, branch, desired.default_branch, repositories), branch
 

@@ -60,6 +60,20 @@ class Launch:
     runtime: str = "tmux"  # which multiplexer should host it
 
 
+@dataclass(frozen=True)
+class Started:
+    """What one launch of a batch (`create_many`, `respawn_many`) came to, for that session alone."""
+
+    session_id: str
+    pid: int | None = None  # the agent's pid when known
+    error: Exception | None = None  # why this session did not start (the others of the batch may have)
+    last_output: str = ""  # respawn_many with `capture`: the last lines of the agent it replaced
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
 class Runtime(Protocol):
     name: str
 
@@ -73,6 +87,16 @@ class Runtime(Protocol):
 
     def respawn(self, launch: Launch) -> int | None:
         """Replace the session's agent in place (same session, new process)."""
+        ...
+
+    def create_many(self, launches: Sequence[Launch]) -> list[Started]:
+        """`create` for each launch, in as few multiplexer calls as the runtime allows; one result per
+        launch, in order. A launch that fails fails alone: the others still start."""
+        ...
+
+    def respawn_many(self, launches: Sequence[Launch], *, capture: int = 0) -> list[Started]:
+        """`respawn` for each launch, batched like `create_many`. With `capture`, each result also holds
+        the last `capture` lines the replaced agent printed, read in the same call that restarts it."""
         ...
 
     def kill(self, session_id: str) -> None:

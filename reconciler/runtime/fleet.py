@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from ..errors import AoError, RuntimeMissing
 from ..paths import DataDir
-from .base import Launch, Observed, Runtime
+from .base import Launch, Observed, Runtime, Started
 
 
 class Fleet:
@@ -82,6 +83,59 @@ class Fleet:
         pid = self._runtime(launch.runtime).respawn(launch)
         self._where[launch.session_id] = launch.runtime
         return pid
+
+    def create_many(self, launches: Sequence[Launch]) -> list[Started]:
+        """Each runtime starts its own launches in one batch; the results come back in launch order."""
+        by_runtime: dict[str, list[Launch]] = {}
+        for launch in launches:
+            by_runtime.setdefault(launch.runtime, []).append(launch)
+        results: dict[str, Started] = {}
+        for name, batch in by_runtime.items():
+            try:
+                started = self._runtime(name).create_many(batch)
+            except AoError as exc:  # an unknown runtime: each of its launches fails with the reason
+                started = [Started(launch.session_id, error=exc) for launch in batch]
+            for one in started:
+                results[one.session_id] = one
+                if one.ok:
+                    self._where[one.session_id] = name
+        return [results[launch.session_id] for launch in launches]
+
+    def respawn_many(self, launches: Sequence[Launch], *, capture: int = 0) -> list[Started]:
+        """In place where the session already runs on the right runtime; a session that moves to another
+        runtime is stopped where it is (its last lines read first) and created on the new one."""
+        results: dict[str, Started] = {}
+        in_place: dict[str, list[Launch]] = {}
+        moving: list[Launch] = []
+        last_words: dict[str, str] = {}
+        for launch in launches:
+            current = self.where(launch.session_id)
+            if current is not None and current != launch.runtime:
+                if capture:
+                    try:
+                        last_words[launch.session_id] = self.runtimes[current].capture(launch.session_id, capture)
+                    except AoError:
+                        pass
+                try:
+                    self.runtimes[current].kill(launch.session_id)
+                except AoError as exc:
+                    results[launch.session_id] = Started(launch.session_id, error=exc)
+                    continue
+                moving.append(launch)
+            else:
+                in_place.setdefault(launch.runtime, []).append(launch)
+        for name, batch in in_place.items():
+            try:
+                started = self._runtime(name).respawn_many(batch, capture=capture)
+            except AoError as exc:
+                started = [Started(launch.session_id, error=exc) for launch in batch]
+            for one in started:
+                results[one.session_id] = one
+                if one.ok:
+                    self._where[one.session_id] = name
+        for one in self.create_many(moving):
+            results[one.session_id] = replace(one, last_output=last_words.get(one.session_id, ""))
+        return [results[launch.session_id] for launch in launches]
 
     def kill(self, session_id: str) -> None:
         name = self.where(session_id)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ..errors import RuntimeFailure
-from .base import Launch, Observed
+from .base import Launch, Observed, Started
 
 _pids = itertools.count(1000)
 
@@ -18,6 +18,13 @@ class MemorySession:
     live: Observed
     output: list[str] = field(default_factory=list)
     launches: int = 1
+
+
+def _started(launch: Launch, start) -> Started:
+    try:
+        return Started(launch.session_id, start(launch))
+    except RuntimeFailure as exc:
+        return Started(launch.session_id, error=exc)
 
 
 class MemoryRuntime:
@@ -49,6 +56,17 @@ class MemoryRuntime:
         session.launch, session.live = launch, self._start(launch)
         session.launches += 1
         return session.live.pid
+
+    def create_many(self, launches: Sequence[Launch]) -> list[Started]:
+        return [_started(launch, self.create) for launch in launches]
+
+    def respawn_many(self, launches: Sequence[Launch], *, capture: int = 0) -> list[Started]:
+        results = []
+        for launch in launches:
+            session = self.sessions.get(launch.session_id)
+            output = "\n".join(session.output[-capture:]) if session and capture else ""
+            results.append(replace(_started(launch, self.respawn), last_output=output))
+        return results
 
     def kill(self, session_id: str) -> None:
         self.calls.append(("kill", session_id))

@@ -21,11 +21,12 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from ..errors import RuntimeFailure, RuntimeMissing
+from ..errors import AoError, RuntimeFailure, RuntimeMissing
 from ..paths import write_private
-from .base import CommandResult, Launch, Observed, Stamp
+from .base import CommandResult, Launch, Observed, Stamp, Started
 
 MIN_VERSION = (0, 44, 2)  # --pane-id on paste/send-keys/dump-screen, sessions without clients
 TIMEOUT_SECONDS = 15
@@ -203,6 +204,22 @@ class ZellijRuntime:
         self.kill(launch.session_id)
         return self.create(launch)
 
+    def create_many(self, launches: Sequence[Launch]) -> list[Started]:
+        # zellij starts one session per call: nothing to batch.
+        return [_started(launch, self.create) for launch in launches]
+
+    def respawn_many(self, launches: Sequence[Launch], *, capture: int = 0) -> list[Started]:
+        results = []
+        for launch in launches:
+            output = ""
+            if capture:
+                try:
+                    output = self.capture(launch.session_id, capture)
+                except AoError:
+                    pass  # no last words to report: the session is restarted all the same
+            results.append(replace(_started(launch, self.respawn), last_output=output))
+        return results
+
     def kill(self, session_id: str) -> None:
         name = self.session_name(session_id)
         result = self.run("delete-session", "--force", name, check=False)
@@ -243,6 +260,13 @@ class ZellijRuntime:
 
     def attach_argv(self, session_id: str) -> list[str]:
         return ["env", f"ZELLIJ_SOCKET_DIR={self.socket_dir}", self.binary, "attach", self.session_name(session_id)]
+
+
+def _started(launch: Launch, start: Callable[[Launch], int | None]) -> Started:
+    try:
+        return Started(launch.session_id, start(launch))
+    except AoError as exc:
+        return Started(launch.session_id, error=exc)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -2,12 +2,15 @@
 
 The rendered files live in the session's directory in the data dir: `role.md` (who the agent
 is), `task.md` (what to do first) and `prompt.md` (both, for agents that take one prompt).
-Rendering happens at every launch, so a worker learns of an orchestrator that appeared since.
+Rendering happens at every launch, so a worker learns of an orchestrator that appeared since; a file
+is written only when its text changed (a relaunch of 1000 agents would otherwise rewrite 3000 files).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -91,5 +94,34 @@ def write_prompts(directory: Path, facts: SessionFacts) -> PromptFiles:
     files = PromptFiles(directory / "role.md", directory / "task.md", directory / "prompt.md")
     role, task = render_role(facts), task_text(facts)
     for path, text in ((files.role, role), (files.task, task), (files.combined, f"{role.rstrip()}\n\n---\n\n{task}\n")):
-        write_private(path, text)  # prompts quote issues and rules: for the owner only
+        write_if_changed(path, text)
     return files
+
+
+# What this process last wrote or read at each path: (text digest, the file's identity then).
+_known: dict[Path, tuple[bytes, tuple[int, int, int]]] = {}
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int]:
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write `text` to `path` (owner-only: prompts quote issues and rules) unless it already holds it;
+    True when written. A file this process wrote and nobody touched since is not even read again."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+    try:
+        identity = _identity(path.stat())
+        known = _known.get(path)
+        if known is not None and known == (digest, identity):
+            return False
+        if known is None or known[1] != identity:  # not ours, or changed since: look at it
+            with path.open("rb") as current:
+                if hashlib.blake2b(current.read(), digest_size=16).digest() == digest:
+                    _known[path] = (digest, identity)
+                    return False
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    write_private(path, text)
+    _known[path] = (digest, _identity(path.stat()))
+    return True

@@ -97,20 +97,73 @@ def require_dir(repo: Path) -> None:
 
 def check_repo(repo: Path) -> Path:
     """The top of the git repository at `repo`."""
+    return _repository_dirs(repo)[0]
+
+
+def _repository_dirs(repo: Path) -> tuple[Path, Path]:
+    """The top of the git repository at `repo` and its common git dir (shared by its worktrees), in one call."""
     require_dir(repo)
-    result = _git(repo, "rev-parse", "--show-toplevel", check=False)
-    if result.returncode != 0:
+    result = _git(repo, "rev-parse", "--show-toplevel", "--git-common-dir", check=False)
+    lines = result.stdout.splitlines()
+    if result.returncode != 0 or len(lines) != 2:
         raise WorkspaceError(
             "NotAGitRepo", f"{repo} is not a git repository; run `git init` there or set `workspace: none`"
         )
-    return Path(result.stdout.strip())
+    top, common = Path(lines[0]), Path(lines[1])
+    return top, common if common.is_absolute() else repo / common
 
 
-def ensure_worktree(repo: Path, path: Path, branch: str, base: str) -> Path:
-    """A worktree of `repo` at `path` on `branch` (created from `base` if new); reused if present."""
-    top = check_repo(repo)
+class Repository:
+    """What a pass asks git about one repository once, not once per session: where it is, its common
+    git dir, its branches, whether a base exists. Stale worktree entries are pruned once, up front."""
+
+    def __init__(self, repo: Path) -> None:
+        self.top, self.common = _repository_dirs(repo)
+        with _repo_locks[str(self.top)]:
+            _git(self.top, "worktree", "prune", check=False)
+            refs = _git(self.top, "for-each-ref", "--format=%(refname)", "refs/heads").stdout.splitlines()
+        self.branches = {ref.removeprefix("refs/heads/") for ref in refs}
+        self._bases: dict[str, WorkspaceError | None] = {}
+
+    def require_base(self, base: str) -> None:
+        if base not in self._bases:
+            try:
+                _require_base(self.top, base)
+                self._bases[base] = None
+            except WorkspaceError as exc:
+                self._bases[base] = exc
+        if self._bases[base] is not None:
+            raise self._bases[base]
+
+
+class Repositories:
+    """The `Repository` of each repository a pass uses, looked up once (the launches of a pass share it)."""
+
+    def __init__(self) -> None:
+        self._known: dict[Path, Repository | WorkspaceError] = {}
+        self._lock = threading.Lock()
+
+    def get(self, repo: Path) -> Repository:
+        with self._lock:
+            if repo not in self._known:
+                try:
+                    self._known[repo] = Repository(repo)
+                except WorkspaceError as exc:
+                    self._known[repo] = exc
+            known = self._known[repo]
+        if isinstance(known, WorkspaceError):
+            raise known
+        return known
+
+
+def ensure_worktree(repo: Path, path: Path, branch: str, base: str, repositories: Repositories | None = None) -> Path:
+    """A worktree of `repo` at `path` on `branch` (created from `base` if new); reused if present.
+    Launches of one pass share `repositories`, so git is asked about the repository once."""
+    known = (repositories or Repositories()).get(repo)
+    top = known.top
     with _repo_locks[str(top)]:
-        repair(top, path, branch)
+        _remove_stale_lock(known.common, branch)
+        _remove_half_created(top, path)
         if (path / ".git").exists():
             current = _git(path, "rev-parse", "--abbrev-ref", "HEAD", check=False).stdout.strip()
             if current == branch:
@@ -121,9 +174,9 @@ def ensure_worktree(repo: Path, path: Path, branch: str, base: str) -> Path:
                     f"worktree {path} is on {current} with uncommitted changes; commit them before changing the branch",
                 )
             _switch(path, top, branch, base)
+            known.branches.add(branch)
             return path
-        _git(top, "worktree", "prune")
-        if _branch_exists(top, branch):
+        if branch in known.branches:
             elsewhere = _checked_out_at(top, branch)
             if elsewhere is not None:
                 raise WorkspaceError(
@@ -132,29 +185,22 @@ def ensure_worktree(repo: Path, path: Path, branch: str, base: str) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             _git(top, "worktree", "add", "--quiet", str(path), branch)
         else:
-            _require_base(top, base)
+            known.require_base(base)
             path.parent.mkdir(parents=True, exist_ok=True)
             _git(top, "worktree", "add", "--quiet", "-b", branch, str(path), base)
+            known.branches.add(branch)
     return path
 
 
-def repair(top: Path, path: Path, branch: str) -> list[str]:
-    """Undo what a killed `git worktree add` leaves: a stale lock on the branch ref, stale worktree
-    entries, and a worktree whose HEAD never got written (it holds no work: nothing was checked out)."""
-    repaired: list[str] = []
-    common = Path(_git(top, "rev-parse", "--git-common-dir").stdout.strip())
-    common = common if common.is_absolute() else top / common
+def _remove_stale_lock(common: Path, branch: str) -> str | None:
     lock = common / "refs" / "heads" / f"{branch}.lock"
     try:
         if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
             lock.unlink()
-            repaired.append(f"removed stale lock {lock}")
+            return f"removed stale lock {lock}"
     except FileNotFoundError:
         pass
-    if _remove_half_created(top, path):
-        repaired.append(f"removed half-created worktree {path}")
-    _git(top, "worktree", "prune", check=False)
-    return repaired
+    return None
 
 
 def _remove_half_created(top: Path, path: Path) -> bool:

@@ -490,3 +490,35 @@ def test_a_claude_conversation_never_written_is_started_afresh_under_the_same_id
     transcript.parent.mkdir(parents=True)
     transcript.write_text('{"type":"user","message":{"role":"user","content":"hi"}}\n')
     assert prepare_conversation({"preset": "claude-code"}, session_dir, resume=True, kept=kept) == (first, True)
+
+
+def test_prompt_files_are_written_only_when_their_text_changes(tmp_path: Path) -> None:
+    directory = tmp_path / "sessions" / "sp-2"
+    files = write_prompts(directory, worker(orchestrator_id=None))
+    paths = (files.role, files.task, files.combined)
+    before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in paths}
+
+    write_prompts(directory, worker(orchestrator_id=None))  # a relaunch with the same facts
+
+    assert {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in paths} == before
+
+    write_prompts(directory, worker())  # an orchestrator appeared: the role (and the whole prompt) change
+
+    after = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in paths}
+    assert after[files.task] == before[files.task]
+    assert after[files.role] != before[files.role] and after[files.combined] != before[files.combined]
+    assert orchestrator_id("sp") in files.role.read_text() and orchestrator_id("sp") in files.combined.read_text()
+    assert oct(files.role.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_a_prompt_file_changed_behind_aos_back_is_written_again(tmp_path: Path) -> None:
+    directory = tmp_path / "sessions" / "sp-2"
+    files = write_prompts(directory, worker())
+    expected = files.task.read_text()
+    files.task.write_text("edited by hand")
+    files.combined.unlink()
+
+    write_prompts(directory, worker())
+
+    assert files.task.read_text() == expected
+    assert files.combined.exists() and expected in files.combined.read_text()

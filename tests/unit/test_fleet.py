@@ -203,6 +203,43 @@ def test_respawn_onto_another_runtime_kills_the_old_session_then_creates_the_new
     assert f.observe()["shop-1"].runtime == new
 
 
+def test_a_batch_goes_to_each_launchs_runtime_and_answers_in_launch_order(
+        tmux: MemoryRuntime, zellij: MemoryRuntime, journal: list[tuple[str, str, str]]) -> None:
+    tmux.create(launch("shop-2", "tmux"))  # taken: its create fails, alone
+    f = fleet(tmux, zellij)
+    journal.clear()
+
+    started = f.create_many([launch("shop-1", "zellij"), launch("shop-2", "tmux"), launch("shop-3", "tmux")])
+
+    assert [s.session_id for s in started] == ["shop-1", "shop-2", "shop-3"]
+    assert [s.ok for s in started] == [True, False, True]
+    assert "duplicate session: shop-2" in str(started[1].error)
+    assert started[0].pid == zellij.sessions["shop-1"].live.pid and started[2].pid == tmux.sessions["shop-3"].live.pid
+    assert sorted(journal) == [("tmux", "create", "shop-2"), ("tmux", "create", "shop-3"),
+                               ("zellij", "create", "shop-1")]
+    assert (f.where("shop-1"), f.where("shop-3")) == ("zellij", "tmux")
+
+
+def test_a_batch_respawn_moves_a_session_and_keeps_its_last_words(
+        tmux: MemoryRuntime, zellij: MemoryRuntime, journal: list[tuple[str, str, str]]) -> None:
+    tmux.create(launch("shop-1", "tmux"))
+    tmux.create(launch("shop-2", "tmux"))
+    tmux.sessions["shop-1"].output.append("moving out")
+    tmux.sessions["shop-2"].output.append("staying")
+    f = fleet(tmux, zellij)
+    f.observe()
+    journal.clear()
+
+    started = f.respawn_many([launch("shop-1", "zellij"), launch("shop-2", "tmux"), launch("shop-9", "tmux")],
+                             capture=5)
+
+    assert [(s.session_id, s.ok, s.last_output) for s in started] == [
+        ("shop-1", True, "moving out"), ("shop-2", True, "staying"), ("shop-9", False, "")]
+    assert journal == [("tmux", "kill", "shop-1"), ("tmux", "respawn", "shop-2"), ("tmux", "respawn", "shop-9"),
+                       ("zellij", "create", "shop-1")]
+    assert f.where("shop-1") == "zellij" and set(tmux.sessions) == {"shop-2"}
+
+
 def test_operations_on_a_session_go_to_the_runtime_that_hosts_it(
         tmux: MemoryRuntime, zellij: MemoryRuntime, journal: list[tuple[str, str, str]]) -> None:
     tmux.create(launch("shop-1", "tmux"))
@@ -329,6 +366,33 @@ def test_installing_zellij_moves_auto_projects_to_it_and_leaves_pinned_ones_on_t
     # Converged: nothing more to do, and the sessions stay where they are.
     assert service(tmp_path, fleet(tmux, zellij, zellij_installed=True)).reconcile().actions == []
     assert set(zellij.sessions) == AUTO and set(tmux.sessions) == PINNED
+
+
+def test_a_launch_that_fails_in_a_batch_is_reported_alone(tmp_path: Path, repo: Path) -> None:
+    tmux, zellij = named("tmux"), named("zellij")
+    create = tmux.create
+
+    def refuse_shop_1(one: Launch) -> int | None:
+        if one.session_id == "shop-1":
+            raise tmux_module.RuntimeFailure("tmux new-session failed: fork failed: No space left on device")
+        return create(one)
+
+    tmux.create = refuse_shop_1  # type: ignore[method-assign]
+    ao = service(tmp_path, fleet(tmux, zellij, zellij_installed=False))
+    loaded, issues = load_text(textwrap.dedent(MANIFEST.format(repo=repo)), "<test>", tmp_path)
+    assert not issues, issues
+
+    report = ao.apply(loaded).reconcile
+
+    outcomes = {o.action.session_id: (o.ok, o.summary) for o in report.outcomes}
+    assert outcomes.pop("shop-1") == (False, "failed")
+    assert outcomes == {sid: (True, "created") for sid in (AUTO | PINNED) - {"shop-1"}}
+    assert set(tmux.sessions) == (AUTO | PINNED) - {"shop-1"}
+    record = ao.registry.session("shop-1")
+    assert record is not None and record.phase == Phase.FAILED and record.reason == "RuntimeError"
+    assert "No space left on device" in (record.message or "")
+    assert rows(ao) == {**{sid: ("tmux", Phase.RUNNING) for sid in (AUTO | PINNED) - {"shop-1"}},
+                        "shop-1": ("tmux", Phase.FAILED)}
 
 
 def test_with_zellij_installed_from_the_start_only_pinned_projects_use_tmux(tmp_path: Path, repo: Path) -> None:
