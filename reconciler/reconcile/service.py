@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ..activity import store as activity_store
 from ..activity.store import ActivityRow
@@ -44,6 +45,9 @@ from .memory import sessions_rss
 from .ratelimit import LaunchLimiter
 from .reconcile_pass import PassReport, stored_pass
 
+if TYPE_CHECKING:
+    from ..messaging.queue import Courier
+
 __all__ = ["ApplyReport", "PassReport", "ProjectChange", "Service", "SpawnResult"]
 
 
@@ -60,6 +64,7 @@ class Service:
         self.clock = clock
         self.on_wait = on_wait
         self.limiter = limiter
+        self.courier: Courier | None = None  # set by the controller: queued messages are typed off the pass
 
     @cached_property
     def registry(self) -> Registry:

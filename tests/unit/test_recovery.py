@@ -13,7 +13,11 @@ from reconciler.paths import DataDir
 from reconciler.reconcile import backoff
 from reconciler.reconcile.notices import Notice, compact_ids, fold
 from reconciler.reconcile.plan import Phase, Recovery, Verb, plan
-from reconciler.reconcile.ratelimit import RECOVERY_BURST, RECOVERY_WINDOW_SECONDS, LaunchLimiter
+from reconciler.reconcile.ratelimit import (
+    RECOVERY_BURST,
+    RECOVERY_WINDOW_SECONDS,
+    LaunchLimiter,
+)
 from reconciler.reconcile.service import Service
 from reconciler.registry import messages
 from reconciler.runtime.memory import MemoryRuntime
