@@ -13,6 +13,7 @@ Sessions run `sleep` in the repository itself (`workspace: none`): this measures
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -116,9 +117,8 @@ def idle_once(n: int, window: float) -> float:
     try:
         data_dir = _converge(root, n, orchestrator=False)
         controller = _Controller(data_dir)
-        settle = time.monotonic() + 5  # the first passes record every agent's activity once
-        while time.monotonic() < settle:
-            time.sleep(0.5)  # measuring an interval, not waiting for a condition
+        _wait(lambda: _alive(data_dir.tmux_socket) == n, 120, "all sessions running")
+        _wait(lambda: _idle_ticks(data_dir) > 0, 120, "an idle tick")  # converged; activity recorded once
         before, wall = controller.cpu_seconds(), time.monotonic()
         while time.monotonic() < wall + window:
             time.sleep(0.5)
@@ -127,6 +127,14 @@ def idle_once(n: int, window: float) -> float:
         if controller is not None:
             controller.stop()
         _cleanup(root)
+
+
+def _idle_ticks(data_dir: DataDir) -> int:
+    """Ticks in a row without a pass, from the controller's health record (0 before it has any)."""
+    try:
+        return int(json.loads((data_dir.root / "controller-health.json").read_text()).get("idleTicks") or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _cleanup(root: Path) -> None:

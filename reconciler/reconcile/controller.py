@@ -4,7 +4,7 @@ Level-triggered. A change to a watched manifest (watchdog), or simply time passi
 wakes the loop; a file event re-reads what the manifest folders hold and applies what changed.
 Each wake then runs one reconcile pass over everything, unless nothing a pass reads has changed
 since the last one (see `idle.py`: one tmux listing and the registry's change counter per tick,
-and a full pass at least every 30 s), so an idle controller costs next to nothing. Nothing is
+and a full pass at least every 60 s), so an idle controller costs next to nothing. Nothing is
 remembered from events: a missed event is corrected by the next full pass. Queued messages are
 typed by a courier thread (messaging/queue.py), so a pass never waits for typing.
 
@@ -34,6 +34,7 @@ from . import health
 from .idle import IdleWatch
 from .lock import started_by_me
 from .plan import NO_OP
+from .server_watch import ServerWatch
 from .service import PassReport, Service
 
 DEFAULT_RESYNC_SECONDS = 2.0
@@ -80,6 +81,7 @@ class Controller:
         self._errors: list[str] = []  # errors of the current pass
         self._last_ok: float | None = None
         self.idle = IdleWatch(ao)
+        self.server = ServerWatch(ao.runtime, self.wake.set)  # a killed server wakes the loop at once
         self.skipped = 0  # ticks in a row that needed no pass
         self.passes = 0
 
@@ -185,6 +187,7 @@ class Controller:
             raise
         self.idle.passed(report, time.time())
         self._log_report(report)
+        self.server.refresh()
 
     def _log_delivered(self, delivered: list[tuple[str, str]]) -> None:
         for target, outcome in delivered:

@@ -23,7 +23,7 @@ from .plan import NO_OP, BlockReason, Verb
 if TYPE_CHECKING:
     from .service import PassReport, Service
 
-FULL_PASS_SECONDS = 30.0
+FULL_PASS_SECONDS = 60.0
 STARTING_SECONDS = 120.0  # an agent is "starting" at most this long (activity/decide.py)
 # Activity that changes with time alone: an agent still starting, a waiting one not yet announced.
 _SETTLING_SQL = ("select 1 from activity where (activity = ? and since > ?) "

@@ -328,7 +328,7 @@ def test_an_idle_controller_skips_passes_yet_sees_every_change(ao, data_dir, rep
     retry_until(lambda: (s := ao_sessions(ao)["web-1"]) and s["restarts"] == 1 and s["agent"] == "running",
                 message="relaunched while idle")
     # Suspending a project changes the registry only (no pass of its own, nothing in tmux): seen at
-    # the next tick, well before the periodic full pass (30 s).
+    # the next tick, well before the periodic full pass (60 s).
     retry_until(lambda: _health(data_dir).get("idleTicks", 0) >= 3, message="idle again")
     passes = _health(data_dir)["passes"]
     assert ao("suspend", "project", "web").returncode == 0
