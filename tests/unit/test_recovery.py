@@ -165,3 +165,38 @@ def test_a_pass_after_a_server_restart_records_one_event_and_queues_one_notice(m
     assert [(m["target"], m["body"]) for m in new] == [
         ("shop-orchestrator", "[from ao] relaunched shop-1…shop-12 after the tmux server restarted")]
     svc.close()
+
+
+# ---------------------------------------------------------------- the server watch
+
+
+class _FakeTmux:
+    name = "tmux"
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.calls = pid, 0
+
+    def run(self, *args: str, check: bool = True):  # type: ignore[no-untyped-def]
+        from reconciler.runtime.base import CommandResult
+
+        self.calls += 1
+        return CommandResult(0, f"{self.pid}\n", "")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "pidfd_open"), reason="pidfds are Linux-only")
+def test_the_server_watch_wakes_the_controller_when_the_server_exits() -> None:
+    import subprocess
+    import threading
+
+    from reconciler.reconcile.server_watch import ServerWatch
+    from tests.conftest import retry_until
+
+    server = subprocess.Popen(["sleep", "1000"])
+    woken = threading.Event()
+    watch = ServerWatch(_FakeTmux(server.pid), woken.set)
+    watch.refresh()
+    watch.refresh()  # already watched: not asked again
+    assert watch.runtime.calls == 1 and not woken.is_set()
+    server.kill()
+    server.wait()
+    retry_until(woken.is_set, message="woken when the server exited")
