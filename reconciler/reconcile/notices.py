@@ -167,8 +167,9 @@ def fold(notices: Sequence[Notice]) -> list[tuple[str, str, str]]:
         by_target.setdefault(n.target, []).append(n)
     messages = []
     for target, group in by_target.items():
-        lines = _lines(group)
-        messages.append((target, group[0].project, f"[from {SENDER}] " + "\n".join(lines)))
+        # Each line says who speaks: an agent may show a multi-line paste line by line.
+        body = "\n".join(f"[from {SENDER}] {line}" for line in _lines(group))
+        messages.append((target, group[0].project, body))
     return messages
 
 

@@ -133,7 +133,7 @@ def test_a_few_notices_keep_their_words_and_a_burst_of_one_kind_is_listed() -> N
     assert fold([_notice("shop-1", text="shop-1 failed: exited 1")]) == [
         ("shop-orchestrator", "shop", "[from ao] shop-1 failed: exited 1")]
     few = fold([_notice("shop-1", text="a"), _notice("shop-2", kind="failed", text="b")])
-    assert few == [("shop-orchestrator", "shop", "[from ao] a\nb")]
+    assert few == [("shop-orchestrator", "shop", "[from ao] a\n[from ao] b")]
     storm = fold([_notice(f"shop-{n}") for n in range(1, 8)])
     assert storm == [("shop-orchestrator", "shop", "[from ao] relaunched: shop-1…shop-7 (see `ao events`)")]
 
