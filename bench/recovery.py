@@ -101,6 +101,7 @@ def recovery_once(n: int) -> float:
         data_dir = _converge(root, n, orchestrator=True)
         controller = _Controller(data_dir)
         _wait(lambda: _alive(data_dir.tmux_socket) == n + 1, 60, "all sessions before the kill")
+        _wait(lambda: (data_dir.root / "controller-health.json").exists(), 60, "the controller's first pass")
         start = time.perf_counter()
         kill_server(data_dir.tmux_socket)
         _wait(lambda: _alive(data_dir.tmux_socket) == n + 1, 120, "all sessions after the kill")
