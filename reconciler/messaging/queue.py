@@ -4,12 +4,18 @@ Used for `ao send --queue`, for messages `ao send` held (the agent was waiting f
 still starting, or busy), and for ao's own notices to orchestrators. Each message is claimed
 (`delivering`) before it is typed and typed under the target's lock, so it is delivered at
 most once and never merged with another; the send rules decide when (see messaging/gate.py).
+
+Typing takes time (a look, a paste, an Enter, a confirmation: a second or more per message), so
+the controller does not type inside its pass: its `Courier` thread does, on its own registry
+connection, woken after each pass and, while messages are held, every resync. A pass never waits
+for typing; one-shot commands (`ao apply`, `ao reconcile`) still deliver at the end of their pass.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ..activity.observe import preset_of
 from ..paths import DataDir
@@ -76,3 +82,73 @@ def _deliver_to(registry: Registry, runtime: Runtime, target: str, waiting: list
         _set(registry, row["id"], MessageState(typed.outcome), detail=typed.detail, enter_presses=typed.enter_presses)
         results.append((target, typed.outcome))
     return results
+
+
+class Courier:
+    """Delivers queued messages on its own thread (see the module's docstring)."""
+
+    def __init__(self, data_dir: DataDir, runtime: Runtime, *, retry: float,
+                 on_delivered: Callable[[list[tuple[str, str]]], None],
+                 on_error: Callable[[str], None]) -> None:
+        self.data_dir, self.runtime, self.retry = data_dir, runtime, retry
+        self.on_delivered, self.on_error = on_delivered, on_error
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._observed: Mapping[str, Observed] | None = None
+        self._thread = threading.Thread(target=self._run, name="ao-courier", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def hand_over(self, observed: Mapping[str, Observed]) -> None:
+        """After a pass: deliver what is queued, using the pass's observation (no second listing)."""
+        self._observed = observed
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        registry: Registry | None = None
+        held = False  # messages are waiting for their agent: look again after `retry`
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(self.retry if held else None)
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
+                observed, self._observed = self._observed, None
+                try:
+                    if registry is None:
+                        registry = _second_connection(self.data_dir)
+                    if observed is None:
+                        if not messages.queued(registry.conn):
+                            held = False
+                            continue
+                        observed = self.runtime.observe()
+                    owner = self.data_dir.owner_id
+                    delivered = deliver_queued(registry, self.runtime, observed, owner, self.data_dir)
+                    held = bool(messages.queued(registry.conn))
+                except Exception as exc:  # noqa: BLE001 - the courier outlives any one failure
+                    held = True
+                    self.on_error(f"{exc.__class__.__name__}: {exc}")
+                    continue
+                if delivered:
+                    self.on_delivered(delivered)
+        finally:
+            if registry is not None:
+                registry.close()
+
+
+def _second_connection(data_dir: DataDir) -> Registry:
+    """Another connection to the registry this process already has open. Not `Registry.open`: it
+    opens and closes the database file itself (to create it private), and closing any descriptor
+    of a file drops every POSIX lock the process holds on it, SQLite's included; other processes
+    could then checkpoint the WAL under the open connection, and its later commits would be lost."""
+    from sqlite_utils import Database
+
+    from ..registry.store import connect
+
+    return Registry(Database(connect(data_dir.db_path), execute_plugins=False))

@@ -1,9 +1,12 @@
 """The controller: one long-running loop per data dir that keeps every project as declared.
 
 Level-triggered. A change to a watched manifest (watchdog), or simply time passing (resync),
-wakes the loop; each wake re-reads what the manifest folders hold, applies what changed, and
-runs one reconcile pass over everything. Nothing is remembered from events: a missed event is
-corrected by the next resync.
+wakes the loop; a file event re-reads what the manifest folders hold and applies what changed.
+Each wake then runs one reconcile pass over everything, unless nothing a pass reads has changed
+since the last one (see `idle.py`: one tmux listing and the registry's change counter per tick,
+and a full pass at least every 60 s), so an idle controller costs next to nothing. Nothing is
+remembered from events: a missed event is corrected by the next full pass. Queued messages are
+typed by a courier thread (messaging/queue.py), so a pass never waits for typing.
 
 Only one controller runs per data dir: it holds an OS lock on `controller.lock` for its whole
 life (the kernel releases it when the process dies, so a killed controller's lease is simply
@@ -25,10 +28,13 @@ from typing import Any
 from ..errors import AoError
 from ..locks import file_lock
 from ..manifest.loader import ManifestError, expand_paths, load_paths
+from ..messaging.queue import Courier
 from ..registry.sources import Source
 from . import health, retention
+from .idle import IdleWatch
 from .lock import started_by_me
 from .plan import NO_OP
+from .server_watch import ServerWatch
 from .service import PassReport, Service
 
 DEFAULT_RESYNC_SECONDS = 2.0
@@ -74,12 +80,19 @@ class Controller:
         self.failures = 0  # consecutive passes that hit an error; drives the back-off
         self._errors: list[str] = []  # errors of the current pass
         self._last_ok: float | None = None
+        self.idle = IdleWatch(ao)
+        self.server = ServerWatch(ao.runtime, self.wake.set)  # a killed server wakes the loop at once
+        self.skipped = 0  # ticks in a row that needed no pass
+        self.passes = 0
 
     # ------------------------------------------------------------ the loop
 
     def run(self, *, ready: threading.Event | None = None) -> None:
         with lease(self.ao.data_dir.ensure().root / "controller.lock"):
             observer = self._watch()
+            courier = self.ao.courier = Courier(self.ao.data_dir, self.ao.runtime, retry=self.settings.resync,
+                                                on_delivered=self._log_delivered, on_error=self._courier_error)
+            courier.start()
             self.log({"event": "started", "message": f"watching {', '.join(map(str, self.settings.watch)) or 'nothing'}"
                       f"; resync every {self.settings.resync:g}s"})
             try:
@@ -97,6 +110,8 @@ class Controller:
                     # After an error every file is looked at again: a broken one is retried.
                     self._cycle(files_changed=changed or self.failures > 0)
             finally:
+                courier.stop()
+                self.ao.courier = None
                 if observer is not None:
                     observer.stop()
                     observer.join(timeout=5)
@@ -109,7 +124,12 @@ class Controller:
         self._errors = []
         if files_changed:
             self._guard("reading manifests", self._sync_manifests)
-        self._guard("pass", self._pass)
+        if self._pass_needed(files_changed):
+            self.skipped = 0
+            self.passes += 1
+            self._guard("pass", self._pass)
+        else:
+            self.skipped += 1
         self._guard("pruning", self._prune)  # at most hourly: see reconcile/retention.py
         now = time.time()
         if self._errors:
@@ -118,7 +138,8 @@ class Controller:
             self.failures, self._last_ok = 0, now
         health.write(self.ao.data_dir, {
             "state": "running", "at": now, "ok": not self._errors, "error": "; ".join(self._errors)[:500] or None,
-            "failures": self.failures, "lastOkAt": self._last_ok, "resync": self.settings.resync})
+            "failures": self.failures, "lastOkAt": self._last_ok, "resync": self.settings.resync,
+            "passes": self.passes, "idleTicks": self.skipped})
 
     def _guard(self, what: str, step: Callable[[], None]) -> None:
         try:
@@ -152,9 +173,32 @@ class Controller:
             if not self._file_event.wait(self.settings.debounce) or time.monotonic() > deadline:
                 return
 
+    def _pass_needed(self, files_changed: bool) -> bool:
+        try:
+            why = self.idle.why_pass(time.time())  # looked at every tick: it also remembers what it saw
+        except Exception:  # noqa: BLE001 - cannot look: the pass finds out and reports why
+            return True
+        return files_changed or self.failures > 0 or why is not None
+
     def _pass(self) -> None:
-        report = self.ao.reconcile()  # errors are caught, logged and backed off by _cycle
+        try:
+            report = self.ao.reconcile()  # errors are caught, logged and backed off by _cycle
+        except BaseException:
+            self.idle.failed()
+            raise
+        self.idle.passed(report, time.time())
         self._log_report(report)
+        self.server.refresh()
+
+    def _log_delivered(self, delivered: list[tuple[str, str]]) -> None:
+        for target, outcome in delivered:
+            self.log({"event": "message", "object": f"message/{target}", "result": outcome})
+
+    def _courier_error(self, message: str) -> None:
+        try:
+            self.log({"event": "error", "message": f"delivering queued messages failed: {message}"})
+        except Exception:  # noqa: BLE001 - a log line that cannot be written is lost, not fatal
+            pass
 
     def _prune(self) -> None:
         pruned = retention.prune_when_due(self.ao)
@@ -168,8 +212,7 @@ class Controller:
                 continue
             self.log({"event": "action", "object": f"session/{action.session_id}", "result": outcome.summary,
                       "reason": (outcome.detail or action.reason).splitlines()[0], "ok": outcome.ok})
-        for target, outcome in report.delivered:
-            self.log({"event": "message", "object": f"message/{target}", "result": outcome})
+        self._log_delivered(report.delivered)
 
     # ------------------------------------------------------------ manifests (GitOps)
 

@@ -33,7 +33,7 @@ from ..sessions.workspace import Removal, Repositories, find_worktree, remove_wo
 from ..wording import duration
 from .desired import DesiredSession
 from .launch import Prepared, Team, prepare
-from .notices import SENDER, notice
+from .notices import SENDER, fold, notice_for, restart_events
 from .plan import NO_OP, Action, BlockReason, Verb, World
 from .ratelimit import LaunchLimiter
 
@@ -134,14 +134,16 @@ class Executor:
         now = self.clock()
         orchestrators = {p.name: p.orchestrator.orchestrator_id for p in world.desired if p.orchestrator}
         with self.registry.transaction():
+            news = []
             for action in work:
                 result = results[id(action)]
                 self._write_result(action, result, now)
-                text = notice(action, result.outcome, result.detail, now)
-                target = orchestrators.get(action.project)
-                if text and target and target != action.session_id:
-                    queue(self.registry, target=target, project=action.project, body=f"[from {SENDER}] {text}",
-                          sender=SENDER, at=now)
+                news.append(notice_for(action, result.outcome, result.detail, now, orchestrators.get(action.project)))
+            for reason, message in restart_events(work):
+                self.registry.add_event(reason, message, warning=True, at=now)
+            # One message per orchestrator per pass, however many of its workers changed.
+            for target, project, body in fold([n for n in news if n is not None]):
+                queue(self.registry, target=target, project=project, body=body, sender=SENDER, at=now)
         outcomes = []
         for action in actions:
             result = results.get(id(action))
@@ -240,7 +242,7 @@ class Executor:
                     effects[id(action)] = prepared
                     continue
                 if self.limiter is not None:
-                    self.limiter.acquire()
+                    self.limiter.acquire(action.recovery)  # a server restart's relaunches are not a crash storm
                 dead = action.live is not None and not action.live.alive
                 starter.put(action, prepared, respawn=action.live is not None,
                             capture=LAST_LINES if action.verb == Verb.RELAUNCH and dead else 0)

@@ -1,17 +1,25 @@
 """Lifecycle routing: what the orchestrator is told when one of its workers changes state.
 
-Pure: from an executed action to the text of one `[from ao]` message, or None. The executor
-queues it in the same transaction as the transition itself, so each transition is announced at
-most once, even across crashes.
+Pure: from an executed action to the text of a notice, or None; and from one pass's notices to
+one `[from ao]` message per orchestrator (`fold`): a burst (a server restart, many agents dying at
+once) is one message listing the workers compactly, not one message per worker typed one after
+the other. The executor queues them in the same transaction as the transitions themselves, so
+each transition is announced at most once, even across crashes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
 from ..registry.records import Kind, Phase
+from ..sessions.naming import split_id
 from .backoff import CRASH_LOOP_AFTER
-from .plan import Action, Verb
+from .plan import Action, Recovery, Verb
 
 SENDER = "ao"
+FOLD_AFTER = 3  # more notices of one kind than this in one pass are listed as one line of IDs
+MAX_LISTED = 12  # pieces (IDs or ranges) listed before "and N more"
 
 
 def _who(action: Action) -> str:
@@ -65,3 +73,111 @@ def notice(action: Action, outcome: str, detail: str, now: float) -> str | None:
     if action.verb == Verb.REAP and outcome == "reaped" and action.record is not None:
         return f"{who} was stopped and removed: {action.reason}{branch}"
     return None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One worker's news for its orchestrator, from one pass."""
+
+    target: str  # the orchestrator's session ID
+    project: str
+    session_id: str
+    text: str
+    kind: str  # what happened, as the folded line says it: "relaunched", "failed to start", ...
+    recovery: Recovery | None = None
+
+
+def _kind(action: Action, outcome: str) -> str:
+    if outcome == "failed" and action.verb != Verb.EXITED:
+        return "failed to start"
+    if action.verb == Verb.EXITED:
+        return "finished" if action.phase == Phase.SUCCEEDED else "failed"
+    if action.verb == Verb.BACKOFF:
+        return "crash-looping"
+    if action.verb == Verb.REAP:
+        return "stopped and removed"
+    return "started" if outcome == "created" else outcome
+
+
+def notice_for(action: Action, outcome: str, detail: str, now: float, target: str | None) -> Notice | None:
+    """The notice for `target` (the project's orchestrator) about this transition, if any."""
+    if not target or target == action.session_id:
+        return None
+    text = notice(action, outcome, detail, now)
+    if text is None:
+        return None
+    recovery = action.recovery if outcome == "relaunched" else None
+    return Notice(target, action.project, action.session_id, text, _kind(action, outcome), recovery)
+
+
+def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for n in sorted(set(numbers)):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
+
+
+def compact_ids(ids: Iterable[str]) -> str:
+    """`shop-1…shop-40, shop-42, web-3`: consecutive worker numbers as ranges, at most MAX_LISTED pieces."""
+    numbered: dict[str, list[int]] = {}
+    pieces: list[str] = []
+    for sid in ids:
+        prefix, suffix = split_id(sid)
+        if suffix.isdigit():
+            numbered.setdefault(prefix, []).append(int(suffix))
+        else:
+            pieces.append(sid)
+    for prefix, numbers in sorted(numbered.items()):
+        for first, last in _ranges(numbers):
+            if last - first >= 2:
+                pieces.append(f"{prefix}-{first}…{prefix}-{last}")
+            else:
+                pieces += [f"{prefix}-{n}" for n in range(first, last + 1)]
+    if len(pieces) > MAX_LISTED:
+        return ", ".join(pieces[:MAX_LISTED]) + f" and {len(pieces) - MAX_LISTED} more"
+    return ", ".join(pieces)
+
+
+def _lines(notices: Sequence[Notice]) -> list[str]:
+    lines: list[str] = []
+    restarts: dict[str, list[str]] = {}
+    kinds: dict[str, list[Notice]] = {}
+    for n in notices:
+        if n.recovery is not None:
+            restarts.setdefault(n.recovery.runtime, []).append(n.session_id)
+        else:
+            kinds.setdefault(n.kind, []).append(n)
+    for runtime, ids in restarts.items():
+        lines.append(f"relaunched {compact_ids(ids)} after the {runtime} server restarted")
+    for kind, group in kinds.items():
+        if len(group) > FOLD_AFTER:
+            lines.append(f"{kind}: {compact_ids(n.session_id for n in group)} (see `ao events`)")
+        else:
+            lines += [n.text for n in group]
+    return lines
+
+
+def fold(notices: Sequence[Notice]) -> list[tuple[str, str, str]]:
+    """One message per orchestrator for one pass's notices: (target, project, body)."""
+    by_target: dict[str, list[Notice]] = {}
+    for n in notices:
+        by_target.setdefault(n.target, []).append(n)
+    messages = []
+    for target, group in by_target.items():
+        # Each line says who speaks: an agent may show a multi-line paste line by line.
+        body = "\n".join(f"[from {SENDER}] {line}" for line in _lines(group))
+        messages.append((target, group[0].project, body))
+    return messages
+
+
+def restart_events(actions: Iterable[Action]) -> list[tuple[str, str]]:
+    """(reason, message) of one `RuntimeRestarted` event per server restart this pass recovers from."""
+    counts: dict[Recovery, int] = {}
+    for action in actions:
+        if action.recovery is not None:
+            counts[action.recovery] = counts.get(action.recovery, 0) + 1
+    return [("RuntimeRestarted", f"the {r.runtime} server was restarted or killed: none of its sessions was left; "
+             f"relaunching {n} at once (not counted as crashes of their agents)") for r, n in counts.items()]

@@ -63,6 +63,15 @@ class LaunchRetry:
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """A runtime's server was restarted (or killed): every session on it vanished at once. One
+    event, not one crash per session; all sessions of one pass share the same value."""
+
+    runtime: str
+    seen_at: float
+
+
+@dataclass(frozen=True)
 class Action:
     verb: Verb
     session_id: str
@@ -82,6 +91,7 @@ class Action:
     block: BlockReason | None = None  # set on BLOCKED and QUEUE (and on the WAIT that follows them)
     quiet: bool = False  # QUEUE: already waiting, only its words change (no new event)
     launch_retry: LaunchRetry | None = None  # set on launching verbs
+    recovery: Recovery | None = None  # set on a RELAUNCH after the session's server was restarted
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,11 @@ class World:
     forced: Mapping[str, Force] = field(default_factory=dict)  # session ID -> a user's explicit request
     capacity: Capacity = field(default_factory=Capacity)  # the data dir's limit, memory, each session's RSS
     registry_id: str = ""  # the registry's identity, stamped on the sessions it creates
+
+    @cached_property
+    def runtimes_showing_sessions(self) -> frozenset[str]:
+        """Runtimes whose server shows at least one session now (ours or not)."""
+        return frozenset(live.runtime for live in self.observed.values())
 
 
 def _exit_text(live: Observed | None) -> str:
@@ -129,6 +144,16 @@ def _should_restart(policy: str, live: Observed | None) -> bool:
     return policy == "Always" or (policy == "OnFailure" and not _succeeded(live))
 
 
+def lost_with_its_server(record: SessionRecord, live: Observed | None, world: World) -> bool:
+    """Rule: a session whose agent was running and that vanished while its runtime shows no session at
+    all went with its server (restarted, killed, the machine rebooted): not a crash of its agent.
+
+    An agent that exits leaves a dead pane (remain-on-exit), so a crash never looks like this; a
+    session removed by hand does only when it was the last one, and then the server exits with it."""
+    runtime = record.runtime or "tmux"
+    return live is None and record.phase == Phase.RUNNING and runtime not in world.runtimes_showing_sessions
+
+
 def _dead_agent(desired: DesiredSession, record: SessionRecord, live: Observed | None, world: World) -> Action | None:
     """The session's agent is not running (dead pane, or no session at all)."""
     sid, common = record.id, {"project": desired.project, "kind": desired.kind, "worker": desired.worker,
@@ -157,6 +182,12 @@ def _dead_agent(desired: DesiredSession, record: SessionRecord, live: Observed |
     if record.phase == Phase.PENDING and live is None:
         return Action(Verb.CREATE, sid, reason="declared; its session was never started", number=record.number, **common)
     what = _exit_text(live)
+    if _should_restart(desired.restart_policy, live) and lost_with_its_server(record, live, world):
+        # Relaunched at once; its back-off and quick-failure count stay as they were.
+        runtime = record.runtime or "tmux"
+        return Action(Verb.RELAUNCH, sid, reason=f"its {runtime} server was restarted (none of its sessions was left)",
+                      backoff_step=record.backoff_step, quick_failures=record.quick_failures,
+                      recovery=Recovery(runtime, world.now), **common)
     if not _should_restart(desired.restart_policy, live):
         phase = Phase.SUCCEEDED if _succeeded(live) else Phase.FAILED
         return Action(Verb.EXITED, sid, reason=f"{what}; restartPolicy {desired.restart_policy}",

@@ -113,7 +113,10 @@ def run_pass(
     orchestrators = {p.name: p.orchestrator.orchestrator_id if p.orchestrator else None for p in world.desired}
     observe_step(svc.registry, svc.runtime, world.records, world.observed, world.owner, orchestrators, touched,
                  svc.clock())
-    report.delivered = deliver_queued(svc.registry, svc.runtime, world.observed, world.owner, svc.data_dir)
+    if svc.courier is not None:
+        svc.courier.hand_over(world.observed)  # typed on the courier's thread: the pass does not wait
+    else:
+        report.delivered = deliver_queued(svc.registry, svc.runtime, world.observed, world.owner, svc.data_dir)
     return report
 
 

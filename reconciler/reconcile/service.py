@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from .ratelimit import LaunchLimiter
     from .reconcile_pass import PassReport
 
+if TYPE_CHECKING:
+    from ..messaging.queue import Courier
+
 __all__ = ["ApplyReport", "PassReport", "ProjectChange", "Service", "SpawnResult"]
 
 # Where the re-exported result types live, loaded on first use (PEP 562).
@@ -69,6 +72,7 @@ class Service:
         self.clock = clock
         self.on_wait = on_wait
         self.limiter = limiter
+        self.courier: Courier | None = None  # set by the controller: queued messages are typed off the pass
 
     @cached_property
     def registry(self) -> Registry:

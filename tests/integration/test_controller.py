@@ -1,4 +1,5 @@
-"""A real `ao controller` subprocess against real tmux: GitOps watching, self-healing, crash safety."""
+"""A real `ao controller` subprocess against real tmux: GitOps watching, self-healing, crash safety,
+recovery from a killed tmux server, and an idle loop that skips passes until something changes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -255,3 +257,79 @@ def test_killing_ao_apply_at_random_moments_leaves_a_world_the_next_pass_complet
     result = ao("apply", "-f", str(path))
     assert result.returncode == 0, result.stderr
     _assert_exact(ao, data_dir, expected, expected)
+
+
+# ---------------------------------------------------------------- server restarts and the idle loop
+
+SLEEPER = '{command: [sleep, "100000"]}'
+
+
+def crash_counts(data_dir) -> dict[str, tuple[int, int]]:
+    """Each session's (back-off step, quick failures), as the registry keeps them."""
+    with sqlite3.connect(data_dir.db_path) as conn:
+        rows = conn.execute("select id, backoff_step, quick_failures from sessions where phase != 'Terminated'")
+        return {sid: (step, quick) for sid, step, quick in rows}
+
+
+def events(ao, reason: str) -> list[dict]:
+    return [e for e in json.loads(ao("events", "-o", "json", "-n", "500").stdout) if e["reason"] == reason]
+
+
+def test_killing_the_tmux_server_is_one_event_and_never_a_crash_loop(ao, data_dir, repo, write_manifest, controllers):
+    workers = ["a", "b", "c", "d", "e"]
+    assert ao("apply", "-f", str(write_manifest(manifest(repo, workers, agent=SLEEPER)))).returncode == 0
+    everyone = {"web-orchestrator"} | {f"web-{i}" for i in range(1, 6)}
+    controller = controllers("--resync", "0.3")
+    controller.wait_started()
+    retry_until(lambda: running(data_dir) == everyone, message="all running")
+    counts = crash_counts(data_dir)
+    for kill in range(1, 4):  # three kills in a row, each as soon as everything runs again
+        pids = {sid: s["pid"] for sid, s in ao_sessions(ao).items()}
+        tmux(data_dir, "kill-server")
+        retry_until(lambda: running(data_dir) == everyone
+                    and all(s["pid"] != pids[sid] and s["phase"] == "Running" for sid, s in ao_sessions(ao).items()),
+                    timeout=60, message=f"everything running again after kill {kill}")
+        retry_until(lambda: len(events(ao, "RuntimeRestarted")) == kill, message=f"restart {kill} recorded")
+    assert len(events(ao, "RuntimeRestarted")) == 3  # one event per kill, not one per session
+    assert crash_counts(data_dir) == counts  # no session counted a crash
+    assert not events(ao, "CrashLoopBackOff") and not events(ao, "BackOff")
+    assert all(s["restarts"] == 3 for s in ao_sessions(ao).values())
+    # The orchestrator hears of each restart in one message, not one per worker.
+    bodies = [m["body"] for m in json.loads(ao("get", "messages", "-s", "web-orchestrator", "-o", "json").stdout)]
+    assert sorted(bodies) == ["[from ao] relaunched web-1…web-5 after the tmux server restarted"] * 3, bodies
+
+
+def test_a_crash_loop_is_still_one_when_the_server_lives(ao, data_dir, repo, write_manifest, controllers):
+    agent = '{command: [sh, -c, "exit 3"]}'
+    text = manifest(repo, ["a"], agent=agent).replace("  workers:", f"  workers:\n    - name: steady\n      agent: {SLEEPER}")
+    assert ao("apply", "-f", str(write_manifest(text))).returncode == 0
+    controller = controllers("--resync", "0.2")
+    controller.wait_started()
+    retry_until(lambda: ao_sessions(ao).get("web-2", {}).get("phase") == "CrashLoopBackOff", timeout=120,
+                message="crash loop of the agent that exits at once")
+    assert not events(ao, "RuntimeRestarted")
+
+
+def _health(data_dir) -> dict:
+    try:
+        return json.loads((data_dir.root / "controller-health.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def test_an_idle_controller_skips_passes_yet_sees_every_change(ao, data_dir, repo, write_manifest, controllers):
+    assert ao("apply", "-f", str(write_manifest(manifest(repo, ["a", "b"], agent=SLEEPER)))).returncode == 0
+    controller = controllers("--resync", "0.2")
+    controller.wait_started()
+    retry_until(lambda: _health(data_dir).get("idleTicks", 0) >= 5, message="ticks without a pass")
+    passes = _health(data_dir)["passes"]
+    # A dead agent changes the tmux listing: relaunched.
+    os.kill(ao_sessions(ao)["web-1"]["pid"], signal.SIGKILL)
+    retry_until(lambda: (s := ao_sessions(ao)["web-1"]) and s["restarts"] == 1 and s["agent"] == "running",
+                message="relaunched while idle")
+    # Suspending a project changes the registry only (no pass of its own, nothing in tmux): seen at
+    # the next tick, well before the periodic full pass (60 s).
+    retry_until(lambda: _health(data_dir).get("idleTicks", 0) >= 3, message="idle again")
+    passes = _health(data_dir)["passes"]
+    assert ao("suspend", "project", "web").returncode == 0
+    retry_until(lambda: _health(data_dir)["passes"] > passes, timeout=15, message="a pass after a registry change")

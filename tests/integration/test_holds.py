@@ -395,13 +395,17 @@ def test_worker_transitions_reach_the_orchestrator_once(ao, data_dir, repo, writ
     def notices() -> list[dict]:
         return [m for m in messages(ao, "-s", "app-orchestrator") if m["from"] == "ao"]
 
-    passes_until(ao, lambda: len(notices()) >= 3 and all(m["outcome"] == "delivered" for m in notices()),
+    def lines(found: list[dict]) -> list[str]:
+        """The notices' lines: the transitions of one pass come as one message, a line each."""
+        return sorted(line for m in found for line in m["body"].splitlines())
+
+    passes_until(ao, lambda: len(lines(notices())) >= 3 and all(m["outcome"] == "delivered" for m in notices()),
                  message="three notices delivered to the orchestrator")
     for _ in range(2):  # later passes announce nothing again
         assert ao("reconcile").returncode == 0
     found = notices()
-    bodies = sorted(m["body"] for m in found)
-    assert len(found) == 3, bodies
+    bodies = lines(found)
+    assert len(bodies) == 3, bodies
     assert all(m["to"] == "app-orchestrator" and m["outcome"] == "delivered" for m in found)
     assert re.fullmatch(r"\[from ao\] app-1 \(issue 12\) exited 0 after \d+[sm]; branch ao/app-1", bodies[0]), bodies
     assert bodies[1].startswith("[from ao] app-2 was relaunched (restart 1): agent exited with status 3"), bodies
@@ -418,7 +422,7 @@ def test_worker_transitions_reach_the_orchestrator_once(ao, data_dir, repo, writ
     reaped = [m for m in notices() if "app-2 was stopped and removed" in m["body"]]
     assert [m["body"] for m in reaped] == [
         "[from ao] app-2 was stopped and removed: worker 'two' is no longer declared; branch ao/app-2"]
-    assert len(notices()) == 4
+    assert len(lines(notices())) == 4
     reasons = {sid: [e["reason"] for e in events(ao, sid)] for sid in ("app-1", "app-2", "app-3")}
     assert reasons["app-1"][-1] == "Completed" and reasons["app-3"][-1] == "Failed", reasons
     assert "Relaunched" in reasons["app-2"] and reasons["app-2"][-1] == "Reaped", reasons

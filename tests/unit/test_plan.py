@@ -376,12 +376,14 @@ def test_finished_and_recorded_agents(policy: str, phase: str, verb: str | None)
 @pytest.mark.parametrize("policy, verb, phase", [("OnFailure", "relaunch", None), ("Always", "relaunch", None),
                                                  ("Never", "exited", Phase.FAILED)])
 def test_vanished_session(policy: str, verb: str, phase: str | None) -> None:
-    dps = desired([proj("shop", orchestrator=False)], [wk("shop", "a", restartPolicy=policy)])
-    a = find(dps, "shop", "a")
-    action = only(plan(world(dps, [record(a, "shop-1")], [], {"shop": 2})))
+    dps = desired([proj("shop", orchestrator=False)], [wk("shop", "a", restartPolicy=policy), wk("shop", "b", 1)])
+    a, b = find(dps, "shop", "a"), find(dps, "shop", "b")
+    # Another session still runs on the same server: this one was removed, its server was not restarted.
+    records = [record(a, "shop-1", runtime="tmux"), record(b, "shop-2", runtime="tmux")]
+    action = only(plan(world(dps, records, [live(b, "shop-2")], {"shop": 3})))
     assert (action.verb, action.session_id, action.phase) == (verb, "shop-1", phase)
     assert "session disappeared" in action.reason
-    assert action.live is None
+    assert action.live is None and action.recovery is None
 
 
 def test_orchestrator_restarts_always_by_default_even_after_a_clean_exit() -> None:
