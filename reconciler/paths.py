@@ -88,8 +88,14 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create `path` empty and owner-only if it does not exist (before SQLite or a lock opens it)."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    """Create `path` empty and owner-only if it does not exist (before SQLite or a lock opens it).
+    An existing file is never opened: closing any descriptor of a file drops every POSIX lock this
+    process holds on it, SQLite's included, and another process could then reset the WAL under a
+    connection of this one (its commits lost)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
     return path
 
 

@@ -614,3 +614,23 @@ def test_private_files_can_be_written_by_several_launches_at_once(tmp_path) -> N
     assert (tmp_path / "tmux.conf").read_text().startswith("config ")
     assert (tmp_path / "tmux.conf").stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["tmux.conf"]  # no temporary file left behind
+
+
+def test_opening_the_registry_again_keeps_this_process_s_locks(db_path: Path) -> None:
+    # Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's too:
+    # Registry.open's private_file (ao serve opens two registries) must not open an existing file.
+    import subprocess
+    import sys
+
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    holder = sqlite3.connect(db_path, isolation_level=None)  # rollback journal: a write lock is a file lock
+    holder.execute("create table t (x)")
+    holder.execute("begin immediate")
+    from reconciler.paths import private_file
+
+    private_file(db_path)
+    probe = ("import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+             "try:\n    c.execute('begin immediate')\nexcept sqlite3.OperationalError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", probe, str(db_path)], capture_output=True, text=True, timeout=30)
+    holder.execute("rollback")
+    assert out.stdout.strip() == "database is locked", out
