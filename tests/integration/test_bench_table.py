@@ -4,9 +4,14 @@ each in the table's shape and leaves no temp dir behind. Times are not checked."
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import needs_tmux
 
@@ -16,6 +21,15 @@ TABLE = Path(__file__).resolve().parents[2] / "bench" / "table.py"
 HEADER = "| # | Figure | ao (min / median) | baseline (min / median) | ao vs baseline | target | met? |"
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temp dir with a short path: tmux sockets inside must stay under the 108-byte limit of a
+    socket path, which pytest's own tmp_path can exceed."""
+    path = Path(tempfile.mkdtemp(prefix="aob-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def run_table(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # The bench makes its temp dirs under TMPDIR: the test's own, to see they are all removed.
     env = {**os.environ, "TMPDIR": str(tmp_path)}
@@ -23,7 +37,8 @@ def run_table(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120, check=False)
 
 
-def test_quick_table_has_one_row_per_chosen_figure_and_cleans_up(tmp_path):
+def test_quick_table_has_one_row_per_chosen_figure_and_cleans_up(short_tmp):
+    tmp_path = short_tmp
     result = run_table(tmp_path, "--quick", "--repeat", "1", "--only", "3,4", "--markdown")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
