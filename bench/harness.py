@@ -27,9 +27,14 @@ def progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+# Not the caller's: an enclosing ao or tmux session's identity, and PYTHONDONTWRITEBYTECODE (set in
+# some CI images), which makes every ao process compile its modules again: users' do not.
+NOT_INHERITED = ("TMUX", "TMUX_PANE", "PYTHONDONTWRITEBYTECODE")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without an enclosing ao session's or tmux's identity."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AO_") and k not in ("TMUX", "TMUX_PANE")}
+    """The environment a user's ao runs in: the bench's own, less what `NOT_INHERITED` names."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AO_") and k not in NOT_INHERITED}
     return {**env, **extra}
 
 

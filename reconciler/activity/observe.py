@@ -87,8 +87,7 @@ def due_waiting_notices(conn: sqlite3.Connection, now: float,
     """(session, notice text) for each session waiting longer than `grace` and not yet announced;
     each is marked announced, so an episode is announced once."""
     due = []
-    for row in store.load_all(conn).values():
-        if row.current.activity == Activity.WAITING and not row.waiting_notified and now - row.since >= grace:
-            store.mark_notified(conn, row.session)
-            due.append((row.session, waiting_notice(row.session, row.current.reason)))
+    for row in store.waiting_unannounced(conn, now - grace):
+        store.mark_notified(conn, row.session)
+        due.append((row.session, waiting_notice(row.session, row.current.reason)))
     return due

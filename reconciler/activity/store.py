@@ -67,6 +67,14 @@ def load_all(conn: sqlite3.Connection) -> dict[str, ActivityRow]:
     return {r.session: r for r in (_row(tuple(v)) for v in conn.execute(f"select {_COLUMNS} from activity"))}
 
 
+def waiting_unannounced(conn: sqlite3.Connection, since_before: float) -> list[ActivityRow]:
+    """Rows waiting since before `since_before` whose episode is not yet announced (read by SQL, not
+    by loading every row: a pass asks this of a thousand idle agents)."""
+    query = (f"select {_COLUMNS} from activity where activity = ? and not waiting_notified and since <= ? "
+             "order by session")
+    return [_row(tuple(v)) for v in conn.execute(query, [Activity.WAITING.value, since_before])]
+
+
 def _event(conn: sqlite3.Connection, session: str, now: float, reason: str, message: str, warning: bool) -> None:
     project = conn.execute("select project from sessions where id = ?", [session]).fetchone()
     conn.execute("insert into events (at, project, session, type, reason, message) values (?, ?, ?, ?, ?, ?)",
