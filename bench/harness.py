@@ -19,6 +19,8 @@ from pathlib import Path
 
 from common import kill_server
 
+from reconciler import polling
+
 AO = str(Path(sys.executable).parent / "ao")
 SLEEPER = ["sleep", "1000000"]  # an agent that costs nothing and lives until killed
 
@@ -45,14 +47,11 @@ def forget_enclosing_session() -> None:
 
 
 def poll(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+    """ao's own polling loop; a condition that never holds fails the figure, naming `what`."""
+    value = polling.poll(lambda: condition() or None, timeout=timeout, interval=interval)
+    if value is None:
+        raise BenchError(f"timed out after {timeout:g}s waiting for {what}")
+    return value
 
 
 class BenchError(Exception):
