@@ -122,7 +122,7 @@ class Courier:
                 observed, self._observed = self._observed, None
                 try:
                     if registry is None:
-                        registry = _second_connection(self.data_dir)
+                        registry = Registry.open(self.data_dir.db_path)  # its own connection, for its own thread
                     if observed is None:
                         if not messages.queued(registry.conn):
                             held = False
@@ -141,14 +141,3 @@ class Courier:
             if registry is not None:
                 registry.close()
 
-
-def _second_connection(data_dir: DataDir) -> Registry:
-    """Another connection to the registry this process already has open. Not `Registry.open`: it
-    opens and closes the database file itself (to create it private), and closing any descriptor
-    of a file drops every POSIX lock the process holds on it, SQLite's included; other processes
-    could then checkpoint the WAL under the open connection, and its later commits would be lost."""
-    from sqlite_utils import Database
-
-    from ..registry.store import connect
-
-    return Registry(Database(connect(data_dir.db_path), execute_plugins=False))

@@ -15,6 +15,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..activity.decide import STARTING_LIMIT_SECONDS
 from ..activity.model import Activity
 from ..activity.observe import WAITING_NOTICE_SECONDS
 from .limits import SETTINGS_FILE
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from .service import PassReport, Service
 
 FULL_PASS_SECONDS = 60.0
-STARTING_SECONDS = 120.0  # an agent is "starting" at most this long (activity/decide.py)
 # Activity that changes with time alone: an agent still starting, a waiting one not yet announced.
 _SETTLING_SQL = ("select 1 from activity where (activity = ? and since > ?) "
                  "or (activity = ? and waiting_notified = 0 and since > ?) limit 1")
@@ -50,7 +50,7 @@ class IdleWatch:
 
     def _settling(self, now: float) -> bool:
         row = self.ao.registry.conn.execute(_SETTLING_SQL, [
-            str(Activity.STARTING), now - STARTING_SECONDS,
+            str(Activity.STARTING), now - STARTING_LIMIT_SECONDS,
             str(Activity.WAITING), now - WAITING_NOTICE_SECONDS - FULL_PASS_SECONDS]).fetchone()
         return row is not None
 

@@ -24,6 +24,7 @@ from ..registry.records import MANIFEST_OWNER, SPAWN_OWNER
 if TYPE_CHECKING:
     from ..activity.store import ActivityRow
     from ..manifest.loader import LoadedProject
+    from ..messaging.queue import Courier
     from ..registry.records import (
         EventRecord,
         MessageRecord,
@@ -40,9 +41,6 @@ if TYPE_CHECKING:
     from .limits import Limits
     from .ratelimit import LaunchLimiter
     from .reconcile_pass import PassReport
-
-if TYPE_CHECKING:
-    from ..messaging.queue import Courier
 
 __all__ = ["ApplyReport", "PassReport", "ProjectChange", "Service", "SpawnResult"]
 
