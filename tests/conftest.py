@@ -39,6 +39,16 @@ def retry_until(condition: Callable[[], Any], timeout: float = 30.0, interval: f
         time.sleep(interval)
 
 
+def crashes_once_shown(*lines: str, status: int) -> str:
+    """A shell line for an agent that prints `lines` and exits with `status` once its own pane shows
+    the last of them: tmux 3.3a can drop what a program printed just before it exited
+    (docs/tmux-facts.md, fact 10), and these tests assert on that output."""
+    shown = lines[-1].split("$")[0].strip()  # the literal part, before any variable
+    printed = "; ".join(f"echo {line}" for line in lines)
+    return (f"{printed}; until tmux capture-pane -p -J -S -50 -t $TMUX_PANE | grep -qF '{shown}'; "
+            f"do sleep 0.05; done; exit {status}")
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # A test run from inside an ao session (or tmux) must not inherit its identity.

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AO, ao_sessions, needs_tmux, retry_until, tmux
+from tests.conftest import (
+    AO,
+    ao_sessions,
+    crashes_once_shown,
+    needs_tmux,
+    retry_until,
+    tmux,
+)
 
 pytestmark = needs_tmux
 
@@ -160,7 +167,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def test_a_crash_looping_agent_backs_off_without_spinning(ao, data_dir, repo, write_manifest, controllers):
-    agent = '{command: [sh, -c, "echo failing fast; exit 7"]}'
+    agent = f'{{command: [sh, -c, "{crashes_once_shown("failing fast", status=7)}"]}}'
     assert ao("apply", "-f", str(write_manifest(manifest(repo, ["a"], orchestrator=False, agent=agent)))).returncode == 0
     controller = controllers("--resync", "0.2")
     controller.wait_started()

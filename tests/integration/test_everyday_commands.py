@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 import re
 
-from tests.conftest import ao_sessions, demo_manifest, needs_tmux, retry_until
+from tests.conftest import (
+    ao_sessions,
+    crashes_once_shown,
+    demo_manifest,
+    needs_tmux,
+    retry_until,
+)
 
 pytestmark = needs_tmux
 
@@ -46,7 +52,7 @@ def test_without_tmux_reads_and_send_say_tmux_is_not_found(ao, repo, write_manif
 
 
 def test_events_table_shows_the_first_line_of_output_and_wide_shows_all(ao, repo, write_manifest):
-    agent = '{command: [sh, -c, "echo first words; echo second words; exit 3"]}'
+    agent = f'{{command: [sh, -c, "{crashes_once_shown("first words", "second words", status=3)}"]}}'
     up(ao, write_manifest, repo, ONE, agent=agent)
 
     def relaunched() -> bool:

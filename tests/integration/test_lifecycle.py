@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import (
     TMUX,
     ao_sessions,
+    crashes_once_shown,
     demo_manifest,
     needs_tmux,
     retry_until,
@@ -91,7 +92,8 @@ def test_exit_codes_follow_the_restart_policy(ao, data_dir, repo, write_manifest
 
 
 def test_never_policy_records_failure_with_last_output(ao, data_dir, repo, write_manifest):
-    agent = '{command: [sh, -c, "echo working on $AO_SESSION_ID; sleep 0.2; echo fatal error here; exit 4"]}'
+    crash = crashes_once_shown("working on $AO_SESSION_ID", "fatal error here", status=4)
+    agent = f'{{command: [sh, -c, "{crash}"]}}'
     _, result = apply(ao, write_manifest, repo, agent=agent, policy="Never")
     assert result.returncode == 0, result.stderr
     retry_until(lambda: session(ao, "app-1")["agent"] == "exited (4)")
@@ -106,7 +108,7 @@ def test_never_policy_records_failure_with_last_output(ao, data_dir, repo, write
 
 @pytest.mark.timeout(300)  # three quick failures with back-off between them, under load
 def test_crash_loop_backs_off_with_the_reason(ao, data_dir, repo, write_manifest):
-    agent = '{command: [sh, -c, "echo boom from $AO_SESSION_ID; exit 3"]}'
+    agent = f'{{command: [sh, -c, "{crashes_once_shown("boom from $AO_SESSION_ID", status=3)}"]}}'
     _, result = apply(ao, write_manifest, repo, agent=agent)
     assert result.returncode == 0, result.stderr
 

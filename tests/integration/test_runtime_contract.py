@@ -22,7 +22,7 @@ from reconciler.registry.migrations import ACTIVITY_TABLE
 from reconciler.runtime.base import Launch, Stamp
 from reconciler.runtime.tmux import TmuxRuntime
 from reconciler.runtime.zellij import MIN_VERSION, ZellijRuntime, zellij_version
-from tests.conftest import TMUX, retry_until
+from tests.conftest import TMUX, crashes_once_shown, retry_until
 
 STAMP = Stamp("owner-x", "proj", "worker", "w1", "v1-abc")
 ZELLIJ = shutil.which("zellij")
@@ -106,7 +106,7 @@ def test_observe_reports_every_session_in_one_call(runtime, monkeypatch):
 
 def test_relaunch_in_place_replaces_the_agent(runtime):
     rt = runtime()
-    rt.create(launch("r-1", python("print('first run'); import sys; sys.exit(2)"), runtime=rt.name))
+    rt.create(launch("r-1", ["sh", "-c", crashes_once_shown("first run", status=2)], runtime=rt.name))
     retry_until(lambda: (o := rt.observe()) and "r-1" in o and not o["r-1"].alive)
     assert "first run" in rt.capture("r-1", 20)  # a dead agent's screen stays readable
     new_stamp = Stamp("owner-x", "proj", "worker", "w1", "v1-new")

@@ -9,7 +9,7 @@ import pytest
 from reconciler.errors import RuntimeFailure
 from reconciler.runtime.base import Launch, Stamp
 from reconciler.runtime.tmux import TmuxRuntime
-from tests.conftest import needs_tmux, retry_until
+from tests.conftest import crashes_once_shown, needs_tmux, retry_until
 
 pytestmark = needs_tmux
 
@@ -150,7 +150,7 @@ def test_one_bad_launch_fails_alone_and_says_why(runtime, tmp_path):
 def test_a_relaunch_reads_each_dead_agents_last_lines_in_the_call_that_restarts_it(runtime, monkeypatch):
     n = 8
     for i in range(n):
-        runtime.create(launch(f"d-{i}", python(f"print('early {i}'); print('last words of {i}'); exit(3)")))
+        runtime.create(launch(f"d-{i}", ["sh", "-c", crashes_once_shown(f"early {i}", f"last words of {i}", status=3)]))
     retry_until(lambda: (o := runtime.observe()) and len(o) == n and not any(s.alive for s in o.values()))
     calls = counted(runtime, monkeypatch)
 
