@@ -7,6 +7,7 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 DEFAULT_DATA_DIR = "~/.ao"
@@ -39,7 +40,7 @@ class DataDir:
     def lock_path(self) -> Path:
         return self.root / "ao.lock"
 
-    @property
+    @cached_property  # asked of every session in every pass
     def owner_id(self) -> str:
         """Stamp put on every session ao creates from this data dir."""
         return "ao-" + hashlib.sha256(str(self.root).encode()).hexdigest()[:12]

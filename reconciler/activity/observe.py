@@ -54,9 +54,11 @@ def _needs_screen(row: store.ActivityRow | None, live: Observed, now: float) -> 
 
 
 def observe_activity(conn: sqlite3.Connection, runtime: Runtime, watched: Iterable[Watched],
-                     observed: Mapping[str, Observed], owner: str, now: float) -> dict[str, Reading]:
-    """Record the activity of every watched session that has a live, owned pane; returns what changed."""
-    rows = store.load_all(conn)
+                     observed: Mapping[str, Observed], owner: str, now: float,
+                     rows: Mapping[str, store.ActivityRow] | None = None) -> dict[str, Reading]:
+    """Record the activity of every watched session that has a live, owned pane; returns what changed.
+    `rows`: every activity row as stored now, when the caller has them."""
+    rows = store.load_all(conn) if rows is None else rows
     present = [(w, observed[w.session_id]) for w in watched
                if w.session_id in observed and observed[w.session_id].owned_by(owner)]
     wanted = [w.session_id for w, live in present if live.alive and _needs_screen(rows.get(w.session_id), live, now)]

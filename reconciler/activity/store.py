@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .model import Activity, Reading
+
+if TYPE_CHECKING:
+    from ..registry.store import Registry
 
 WAITING_EVENT = "Waiting"
 ANSWERED_EVENT = "NoLongerWaiting"
@@ -65,6 +69,14 @@ def load(conn: sqlite3.Connection, session: str) -> ActivityRow | None:
 
 def load_all(conn: sqlite3.Connection) -> dict[str, ActivityRow]:
     return {r.session: r for r in (_row(tuple(v)) for v in conn.execute(f"select {_COLUMNS} from activity"))}
+
+
+def load_all_of(registry: Registry) -> Mapping[str, ActivityRow]:
+    """Every row, read again only when the registry may have changed (read-only: it is shared)."""
+    reads = registry.unchanged_reads()
+    if "activity" not in reads:
+        reads["activity"] = load_all(registry.conn)
+    return reads["activity"]
 
 
 def waiting_unannounced(conn: sqlite3.Connection, since_before: float) -> list[ActivityRow]:

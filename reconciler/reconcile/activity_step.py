@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
+from ..activity import store as activity_store
 from ..activity.observe import Watched, due_waiting_notices, observe_activity, preset_of
 from ..messaging.queue import queue
 from ..registry.records import Kind, Phase, SessionRecord
@@ -22,7 +23,7 @@ def observe_step(registry: Registry, runtime: Runtime, world_records: Iterable[S
     watched = [Watched(r.id, preset_of(r.spec), r.started_at) for r in records.values() if r.id not in skip]
     conn = registry.conn
     with registry.transaction():
-        observe_activity(conn, runtime, watched, observed, owner, now)
+        observe_activity(conn, runtime, watched, observed, owner, now, rows=activity_store.load_all_of(registry))
         for session_id, text in due_waiting_notices(conn, now):
             record = records.get(session_id)
             target = orchestrators.get(record.project) if record is not None else None

@@ -73,7 +73,8 @@ def build_world(
 def measure_capacity(svc: Service, observed: Mapping[str, Observed]) -> Capacity:
     """The data dir's limit, the machine's memory and each running session's memory, now."""
     settings = limits.load(svc.data_dir)
-    ours = [(sid, live.pid) for sid, live in observed.items() if live.alive and live.owned_by(svc.data_dir.owner_id)]
+    owner = svc.data_dir.owner_id
+    ours = [(sid, live.pid) for sid, live in observed.items() if live.alive and live.owned_by(owner)]
     return Capacity(max_running=settings.max_running, memory=limits.machine(settings), rss=MeasuredWhenRead(ours))
 
 

@@ -83,6 +83,9 @@ class Registry:
         # Row (column names and values) -> its record, per record class: a pass reads every session,
         # worker and project row, and most did not change since the last pass.
         self._records: dict[type, dict[tuple[Any, ...], Any]] = {}
+        # Whole results of reads, kept while the database reads as it did (see `unchanged_reads`).
+        self._reads: dict[Any, Any] = {}
+        self._reads_at: tuple[int, int] | None = None
 
     @classmethod
     def open(cls, path: Path) -> Registry:
@@ -163,6 +166,15 @@ class Registry:
             conn.commit()
         return cursor
 
+    def unchanged_reads(self) -> dict[Any, Any]:
+        """A cache for results of reads, emptied whenever the database may read differently: when
+        another connection committed (`PRAGMA data_version` moved) or this one changed a row
+        (`total_changes` moved). A pass over a fleet at rest then reads each table once, not per pass."""
+        at = (self._conn.execute("PRAGMA data_version").fetchone()[0], self._conn.total_changes)
+        if at != self._reads_at:
+            self._reads, self._reads_at = {}, at
+        return self._reads
+
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         cursor = self._conn.execute(sql, list(params))
         names = [column[0] for column in cursor.description]
@@ -172,7 +184,11 @@ class Registry:
         """The rows as records; an unchanged row gives the very record it gave before (records are
         immutable), so a pass does not decode the JSON of a thousand unchanged rows again.
         `whole_table`: the query returns every row of the table, so rows not among them are forgotten."""
-        cursor = self._conn.execute(sql, list(params))
+        params = tuple(params)
+        reads = self.unchanged_reads()
+        if (read := reads.get((cls, sql, params))) is not None:
+            return list(read)
+        cursor = self._conn.execute(sql, params)
         names = tuple(column[0] for column in cursor.description)
         cache = self._records.get(cls, {})
         seen: dict[tuple[Any, ...], R] = {}
@@ -189,7 +205,8 @@ class Registry:
         else:
             cache.update(seen)
             self._records[cls] = cache
-        return result
+        reads[(cls, sql, params)] = result
+        return list(result)
 
     # ------------------------------------------------------------ projects
 

@@ -48,19 +48,15 @@ set -g status-left "[ao #S] "
 STAMP_OPTION = "@ao-stamp"
 STAMP_SEPARATOR = "\x1e"
 STAMP_OPTIONS = ("@ao-owner", "@ao-project", "@ao-kind", "@ao-worker", "@ao-spec", "@ao-registry")
-# Fields of one `list-panes -a` line, in order; parsed with a strict zip.
-FIELDS = (
-    "session_name",
-    "pane_pid",
-    "pane_dead",
-    "pane_dead_status",
-    "pane_dead_signal",
-    "pane_dead_time",
-    "window_activity",
-    STAMP_OPTION,
-    *STAMP_OPTIONS,
-)
-FORMAT = SEPARATOR.join(f"#{{{name}}}" for name in FIELDS)
+# One `list-panes -a` line per pane: 8 fields. tmux spends most of a listing formatting it (at 1000
+# sessions a pane's dead-status fields and the stamp cost as much as the rest), so those come from
+# conditionals that tmux expands only when they apply: a live pane gives "0" and three empty fields,
+# and the old one-option-per-field stamp is read only where the single option is missing.
+_DEAD = SEPARATOR.join(("#{pane_dead}", "#{pane_dead_status}", "#{pane_dead_signal}", "#{pane_dead_time}"))
+_STAMP = "#{?#{%s},#{%s},%s}" % (STAMP_OPTION, STAMP_OPTION,
+                                 STAMP_SEPARATOR.join(f"#{{{option}}}" for option in STAMP_OPTIONS))
+FORMAT = SEPARATOR.join(("#{session_name}", "#{pane_pid}", "#{?pane_dead,%s,0%s}" % (_DEAD, SEPARATOR * 3),
+                         "#{window_activity}", _STAMP))
 _NO_SERVER = re.compile(r"no server running|error connecting to|No such file or directory")
 # Variables of the calling environment that must not leak into the server and its agents.
 # `CI` too: agents in ao's sessions are interactive, and some CLIs (Gemini CLI) turn non-interactive
@@ -81,22 +77,18 @@ def _int(text: str) -> int | None:
 
 
 def _parse(line: str) -> Observed:
-    row = dict(zip(FIELDS, line.split(SEPARATOR), strict=True))
-    dead = row["pane_dead"] == "1"
-    if row[STAMP_OPTION]:
-        values = (row[STAMP_OPTION].split(STAMP_SEPARATOR) + [""] * len(STAMP_OPTIONS))[:len(STAMP_OPTIONS)]
-    else:
-        values = [row[option] for option in STAMP_OPTIONS]
-    stamp = Stamp(*values) if values[0] else None
+    name, pid, dead, status, signal, dead_at, active_at, stamp = line.split(SEPARATOR)
+    values = stamp.split(STAMP_SEPARATOR)
+    is_dead = dead == "1"
     return Observed(
-        session_id=row["session_name"],
-        alive=not dead,
-        pid=_int(row["pane_pid"]),
-        exit_status=_int(row["pane_dead_status"]) if dead else None,
-        exit_signal=_int(row["pane_dead_signal"]) if dead else None,
-        dead_at=float(row["pane_dead_time"]) if dead and _int(row["pane_dead_time"]) else None,
-        stamp=stamp,
-        active_at=float(row["window_activity"]) if _int(row["window_activity"]) else None,
+        session_id=name,
+        alive=not is_dead,
+        pid=_int(pid),
+        exit_status=_int(status) if is_dead else None,
+        exit_signal=_int(signal) if is_dead else None,
+        dead_at=float(dead_at) if is_dead and _int(dead_at) else None,
+        stamp=Stamp(*(values + [""] * len(STAMP_OPTIONS))[:len(STAMP_OPTIONS)]) if values[0] else None,
+        active_at=float(active_at) if _int(active_at) else None,
     )
 
 
@@ -167,6 +159,7 @@ class TmuxRuntime:
         self._env = {k: v for k, v in os.environ.items() if not _PRIVATE_ENV.match(k)}
         # Each session's stamp as last observed or written: a relaunch that keeps it does not write it again.
         self._stamps: dict[str, Stamp | None] = {}
+        self._parsed: dict[str, Observed] = {}  # the last listing's lines, parsed
 
     @property
     def binary(self) -> str:
@@ -222,9 +215,12 @@ class TmuxRuntime:
                 return {}  # no server yet: truly no sessions
             raise RuntimeFailure(f"cannot observe tmux sessions: {result.stderr}")
         sessions: dict[str, Observed] = {}
+        parsed: dict[str, Observed] = {}
         for line in filter(None, result.stdout.split("\n")):  # not splitlines(): it splits at the stamp's \x1e
-            live = _parse(line)
+            # A pane whose line did not change since the last listing is the same (frozen) Observed.
+            live = parsed[line] = self._parsed.get(line) or _parse(line)
             sessions.setdefault(live.session_id, live)  # a user split the window: the first pane is the agent's
+        self._parsed = parsed
         return sessions
 
     def probe(self, session_id: str) -> Observed | None:
