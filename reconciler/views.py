@@ -44,7 +44,7 @@ def iso(ts: float | None) -> str | None:
 
 def session_rows(report: PassReport) -> list[dict[str, Any]]:
     """One row per session a pass planned or touched, and one per session it left unchanged."""
-    from .reconcile.execute import PAST_TENSE
+    from .reconcile.plan import PAST_TENSE
 
     rows = []
     if report.dry_run:

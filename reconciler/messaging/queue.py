@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from ..activity.observe import preset_of
 from ..paths import DataDir
@@ -24,7 +25,9 @@ from ..registry.messages import MessageState
 from ..registry.records import HELD, Phase
 from ..registry.store import Registry
 from ..runtime.base import Observed, Runtime
-from .typing import Agent, target_lock, type_message
+
+if TYPE_CHECKING:
+    from .typing import Agent
 
 
 def queue(registry: Registry, *, target: str, project: str | None, body: str, sender: str | None,
@@ -44,6 +47,9 @@ def deliver_queued(registry: Registry, runtime: Runtime, observed: Mapping[str, 
     by_target: dict[str, list[dict]] = {}
     for row in messages.queued(registry.conn):
         by_target.setdefault(row["target"], []).append(row)
+    if not by_target:
+        return []  # nothing to type: the typing machinery (screens, locks, send rules) is not loaded
+    from .typing import Agent, target_lock
     results: list[tuple[str, str]] = []
     for target, waiting in by_target.items():
         record = registry.session(target)
@@ -67,6 +73,8 @@ def deliver_queued(registry: Registry, runtime: Runtime, observed: Mapping[str, 
 
 def _deliver_to(registry: Registry, runtime: Runtime, target: str, waiting: list[dict],
                 agent: Agent) -> list[tuple[str, str]]:
+    from .typing import type_message
+
     results = []
     for row in waiting:
         _set(registry, row["id"], MessageState.DELIVERING)

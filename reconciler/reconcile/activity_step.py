@@ -6,7 +6,6 @@ from collections.abc import Collection, Iterable, Mapping
 
 from ..activity import store as activity_store
 from ..activity.observe import Watched, due_waiting_notices, observe_activity, preset_of
-from ..messaging.queue import queue
 from ..registry.records import Kind, Phase, SessionRecord
 from ..registry.store import Registry
 from ..runtime.base import Observed, Runtime
@@ -29,5 +28,7 @@ def observe_step(registry: Registry, runtime: Runtime, world_records: Iterable[S
             target = orchestrators.get(record.project) if record is not None else None
             if record is None or record.kind != Kind.WORKER or not target or target == session_id:
                 continue
+            from ..messaging.queue import queue
+
             queue(registry, target=target, project=record.project, body=f"[from {SENDER}] {text}", sender=SENDER,
                   at=now)

@@ -34,29 +34,14 @@ from ..wording import duration
 from .desired import DesiredSession
 from .launch import Prepared, Team, prepare
 from .notices import SENDER, fold, notice_for, restart_events
-from .plan import NO_OP, Action, BlockReason, Verb, World
+from .plan import LAUNCHES, NO_OP, PAST_TENSE, Action, BlockReason, Verb, World
 from .ratelimit import LaunchLimiter
 
 LAST_LINES = 10
 # Verbs that write a new session row when the session has none yet.
 NEW_ROWS = frozenset({Verb.CREATE, Verb.ADOPT, Verb.BLOCKED, Verb.QUEUE})
-# Verbs that start an agent: prepared, then started in batches.
-LAUNCHES = frozenset({Verb.CREATE, Verb.RECREATE, Verb.RELAUNCH})
 PARALLEL_LAUNCHES = 4
 
-PAST_TENSE = {
-    Verb.CREATE: "created",
-    Verb.ADOPT: "adopted",
-    Verb.RELAUNCH: "relaunched",
-    Verb.RECREATE: "recreated",
-    Verb.BACKOFF: "backing off",
-    Verb.EXITED: "exited",
-    Verb.REAP: "reaped",
-    Verb.BLOCKED: "blocked",
-    Verb.QUEUE: "pending",
-    Verb.WAIT: "waiting",
-    Verb.LEAVE: "left alone",
-}
 LEFT_ALONE_REASON = "LeftAlone"
 
 

@@ -38,6 +38,20 @@ class Verb(StrEnum):
 NO_OP = frozenset({Verb.WAIT, Verb.LEAVE})
 # Verbs that start an agent, and so can fail to.
 LAUNCHES = frozenset({Verb.CREATE, Verb.RECREATE, Verb.RELAUNCH})
+# How a pass reports each verb once carried out.
+PAST_TENSE = {
+    Verb.CREATE: "created",
+    Verb.ADOPT: "adopted",
+    Verb.RELAUNCH: "relaunched",
+    Verb.RECREATE: "recreated",
+    Verb.BACKOFF: "backing off",
+    Verb.EXITED: "exited",
+    Verb.REAP: "reaped",
+    Verb.BLOCKED: "blocked",
+    Verb.QUEUE: "pending",
+    Verb.WAIT: "waiting",
+    Verb.LEAVE: "left alone",
+}
 
 
 class BlockReason(StrEnum):

@@ -19,11 +19,11 @@ from . import limits
 from .activity_step import observe_step
 from .capacity import Capacity
 from .desired import desired_projects
-from .execute import Executor, Outcome
 from .memory import MeasuredWhenRead
 from .plan import NO_OP, Action, Force, World, plan
 
 if TYPE_CHECKING:
+    from .execute import Outcome
     from .service import Service
 
 
@@ -85,6 +85,10 @@ def current_world(svc: Service, project: str, forced: Mapping[str, Force] | None
 
 
 def execute(svc: Service, actions: Sequence[Action], world: World) -> list[Outcome]:
+    if not actions:
+        return []  # a fleet at rest: the executor (launches, workspaces, prompts) is not even loaded
+    from .execute import Executor
+
     return Executor(svc.registry, svc.runtime, svc.data_dir, clock=svc.clock, limiter=svc.limiter).execute(
         actions, world)
 
