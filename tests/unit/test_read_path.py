@@ -39,20 +39,24 @@ from tests.unit.test_plan import proj, wk, world
 HEAVY = ("typer", "click", "rich", "pydantic", "jsonschema", "yaml", "sqlite_utils", "watchdog", "fastapi",
          "starlette", "uvicorn")
 
-# Runs the real entry point of `ao` with the given argv, then prints which heavy libraries got imported.
+# Parts of ao that a pass over a fleet at rest has no use for.
+ACTING = ("reconciler.reconcile.execute", "reconciler.reconcile.launch", "reconciler.messaging.typing")
+
+# Runs the real entry point of `ao` with the given argv, then prints which of the modules got imported.
 PROBE = """
 import atexit, json, sys
 atexit.register(lambda: sys.__stderr__.write("\\nLOADED " + json.dumps(sorted(
-    {{m.split('.')[0] for m in sys.modules if m.split('.')[0] in {heavy!r}}})) + "\\n"))
+    {{name for name in {among!r} for m in sys.modules if m == name or m.startswith(name + ".")}})) + "\\n"))
 sys.argv = ["ao", *{argv!r}]
 from reconciler.cli.entry import main
 main()
 """
 
 
-def loaded_by(data_dir: DataDir, *argv: str) -> list[str]:
-    """The heavy libraries a whole run of `ao ARGV` imports (the command must succeed)."""
-    code = PROBE.format(heavy=HEAVY, argv=["--data-dir", str(data_dir.root), *argv])
+def loaded_by(data_dir: DataDir, *argv: str, among: tuple[str, ...] = HEAVY) -> list[str]:
+    """Which of the modules `among` (the heavy libraries by default) a whole run of `ao ARGV`
+    imports (the command must succeed)."""
+    code = PROBE.format(among=among, argv=["--data-dir", str(data_dir.root), *argv])
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stderr.rsplit("LOADED ", 1)[1])
@@ -77,6 +81,12 @@ def test_the_read_commands_load_no_heavy_library(running: DataDir) -> None:
                  ["describe", "project", "shop", "-o", "json"], ["events"], ["events", "-o", "json"],
                  ["--help"], ["reconcile"]):
         assert loaded_by(running, *argv) == [], argv
+
+
+@needs_tmux
+def test_a_pass_with_nothing_to_do_loads_neither_the_executor_nor_the_typing(running: DataDir) -> None:
+    assert loaded_by(running, "reconcile", among=ACTING) == []
+    assert loaded_by(running, "reconcile", "--dry-run", among=ACTING) == []
 
 
 @needs_tmux
