@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -43,6 +41,8 @@ class DataDir:
     @cached_property  # asked of every session in every pass
     def owner_id(self) -> str:
         """Stamp put on every session ao creates from this data dir."""
+        import hashlib  # its OpenSSL load costs a read command more than the hash itself
+
         return "ao-" + hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
 
     def session_dir(self, session_id: str) -> Path:
@@ -54,6 +54,8 @@ class DataDir:
     @property
     def zellij_socket_dir(self) -> Path:
         """Short on purpose: zellij puts session names in socket paths limited to about 100 bytes."""
+        import tempfile
+
         return Path(tempfile.gettempdir()) / f"ao-zj-{os.getuid()}" / self.owner_id.removeprefix("ao-")[:8]
 
     @property
@@ -70,6 +72,8 @@ class DataDir:
         preferred = self.root / "tmux.sock"
         if len(str(preferred)) <= _MAX_SOCKET_PATH:
             return preferred
+        import tempfile
+
         short = Path(tempfile.gettempdir()) / f"ao-{os.getuid()}" / f"{self.owner_id}.sock"
         return short
 

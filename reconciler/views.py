@@ -5,7 +5,6 @@ One dict per object, plus the rows of a pass report. Nothing here knows about a 
 
 from __future__ import annotations
 
-import datetime
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,8 @@ def age(since: float | None, now: float | None = None) -> str:
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
+    import datetime  # only JSON and describe print timestamps
+
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

@@ -1,6 +1,8 @@
-"""Facts worded once, for every front end and every event: durations and how an agent ended."""
+"""Facts worded once, for every front end and every event: durations, sizes, how an agent ended."""
 
 from __future__ import annotations
+
+MIB = 1024 * 1024
 
 
 def duration(seconds: float | None, *, coarse: bool = False) -> str:
@@ -26,3 +28,14 @@ def ending(status: int | None, signal: int | None) -> str:
     if status is None:
         return "exited (status unknown)"
     return f"exited with status {status}"
+
+
+def size(n: int | None) -> str:
+    """1.2 GiB, 340 MiB: memory in words."""
+    if n is None:
+        return "-"
+    for unit, scale in (("GiB", 1024 * MIB), ("MiB", MIB), ("KiB", 1024)):
+        if abs(n) >= scale:
+            value = n / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{n} B"

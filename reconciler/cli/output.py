@@ -55,9 +55,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
 
 def emit(data: Any, fmt: str) -> None:
     if fmt == "yaml":
-        import yaml
+        from .yaml_text import dump
 
-        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        sys.stdout.write(dump(data))
     else:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 

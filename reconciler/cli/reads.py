@@ -11,11 +11,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AoError, NotFound
-from ..reconcile.capacity import size
 from ..reconcile.status import conditions
 from ..registry.records import Phase
 from ..sessions.secrets import redact
 from ..views import event_view, message_view, project_view, session_view
+from ..wording import size
 from .output import (
     EventFormat,
     Format,
@@ -209,10 +209,10 @@ def describe(data_dir: DataDir, kind: str, name: str, output: ShortFormat) -> No
     if output == ShortFormat.json:
         emit(view, "json")
         return
-    import yaml
+    from .yaml_text import dump
 
     events_view = view.pop("events")
-    echo(yaml.safe_dump(view, sort_keys=False, allow_unicode=True, width=100).rstrip())
+    echo(dump(view).rstrip())
     echo("events:" if events_view else "events: []")
     for event in events_view:
         line(f"  {event['at']}  {event['type']:<7} {event['reason']:<16} {event['message']}")

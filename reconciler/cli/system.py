@@ -92,7 +92,7 @@ def _too_open(data_dir: Any) -> list[tuple[str, str]]:
 
 def _capacity_checks(ao: Any, check: Any) -> None:
     """The machine's memory against the reserve, and the data dir's limit on running workers."""
-    from ..reconcile.capacity import size
+    from ..wording import size
 
     settings = ao.limits()
     memory = ao.machine_memory()

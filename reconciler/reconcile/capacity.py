@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-MIB = 1024 * 1024
+from ..wording import MIB
+
 # What a new agent is expected to take when no running agent can be measured to learn from
 # (Claude Code averages about 335 MB; shells and small tools take far less).
 DEFAULT_AGENT_BYTES = 256 * MIB
@@ -38,14 +39,3 @@ class Capacity:
         """What one more agent is expected to take: the mean of the running agents measured now."""
         sizes = [self.rss[sid] for sid in running if self.rss.get(sid)]
         return sum(sizes) // len(sizes) if sizes else DEFAULT_AGENT_BYTES
-
-
-def size(n: int | None) -> str:
-    """1.2 GiB, 340 MiB: memory in words."""
-    if n is None:
-        return "-"
-    for unit, scale in (("GiB", 1024 * MIB), ("MiB", MIB), ("KiB", 1024)):
-        if abs(n) >= scale:
-            value = n / scale
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-    return f"{n} B"

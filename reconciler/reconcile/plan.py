@@ -14,9 +14,9 @@ from functools import cached_property
 from ..registry.records import HELD, Kind, Phase, SessionRecord
 from ..runtime.base import Observed
 from ..sessions.naming import orchestrator_id, split_id, worker_id
-from ..wording import ending
+from ..wording import ending, size
 from . import backoff
-from .capacity import Capacity, size
+from .capacity import Capacity
 from .desired import DesiredProject, DesiredSession, changed_fields
 
 

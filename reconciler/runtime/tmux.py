@@ -18,7 +18,6 @@ from pathlib import Path
 from ..errors import RuntimeFailure, RuntimeMissing
 from ..paths import private_dir, write_private
 from .base import CommandResult, Launch, Observed, Stamp, Started
-from .pty import no_pty_left
 
 SEPARATOR = "\x1f"
 SCREEN_END = "\x1fao-screen-end\x1f"
@@ -191,6 +190,8 @@ class TmuxRuntime:
             raise RuntimeFailure(f"tmux {args[0]} did not answer within {TIMEOUT_SECONDS}s") from exc
         result = CommandResult(proc.returncode, proc.stdout, proc.stderr.strip())
         if check and result.returncode != 0:
+            from .pty import no_pty_left
+
             raise no_pty_left(result.stderr) or RuntimeFailure(
                 f"tmux {args[0]} failed: {result.stderr or f'exit {result.returncode}'}")
         return result
@@ -300,6 +301,8 @@ class TmuxRuntime:
             if len(started) == len(chunk):
                 alone = False
             elif len(chunk) == 1:
+                from .pty import no_pty_left
+
                 error = no_pty_left(result.stderr) or RuntimeFailure(
                     f"tmux {verb} failed: {result.stderr or f'exit {result.returncode}'}")
                 results.append(Started(chunk[0].session_id, error=error))

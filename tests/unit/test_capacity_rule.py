@@ -10,11 +10,12 @@ import dataclasses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.reconcile.capacity import MIB, Capacity, Memory, size
+from reconciler.reconcile.capacity import Capacity, Memory
 from reconciler.reconcile.limits import parse_max_running, reserve_bytes
 from reconciler.reconcile.memory import machine_memory, tree_rss
 from reconciler.reconcile.plan import BlockReason, Verb, World, plan
 from reconciler.registry.records import Kind, Phase
+from reconciler.wording import MIB, size
 from tests.unit.test_plan import NOW, dead, desired, find, live, proj, record, wk, world
 
 GIB = 1024 * MIB

@@ -78,7 +78,8 @@ def running(data_dir: DataDir, repo: Path, write_manifest: Callable[..., Path],
 def test_the_read_commands_load_no_heavy_library(running: DataDir) -> None:
     for argv in (["get", "sessions"], ["get", "sessions", "-o", "wide"], ["get", "sessions", "-o", "json"],
                  ["get", "projects"], ["get", "messages"], ["describe", "session", "shop-1", "-o", "json"],
-                 ["describe", "project", "shop", "-o", "json"], ["events"], ["events", "-o", "json"],
+                 ["describe", "project", "shop", "-o", "json"], ["describe", "session", "shop-1"],
+                 ["describe", "project", "shop"], ["get", "sessions", "-o", "yaml"], ["events"], ["events", "-o", "json"],
                  ["--help"], ["reconcile"]):
         assert loaded_by(running, *argv) == [], argv
 
@@ -87,11 +88,6 @@ def test_the_read_commands_load_no_heavy_library(running: DataDir) -> None:
 def test_a_pass_with_nothing_to_do_loads_neither_the_executor_nor_the_typing(running: DataDir) -> None:
     assert loaded_by(running, "reconcile", among=ACTING) == []
     assert loaded_by(running, "reconcile", "--dry-run", among=ACTING) == []
-
-
-@needs_tmux
-def test_describe_as_text_loads_only_yaml_which_prints_it(running: DataDir) -> None:
-    assert loaded_by(running, "describe", "session", "shop-1") == ["yaml"]
 
 
 @needs_tmux
