@@ -634,3 +634,24 @@ def test_opening_the_registry_again_keeps_this_process_s_locks(db_path: Path) ->
     out = subprocess.run([sys.executable, "-c", probe, str(db_path)], capture_output=True, text=True, timeout=30)
     holder.execute("rollback")
     assert out.stdout.strip() == "database is locked", out
+
+
+# ====================================================================== reads at rest
+
+
+def test_reads_are_served_again_until_the_database_may_read_differently(registry: Registry, db_path: Path) -> None:
+    registry.save_session(session("shop-1", number=1))
+    selects: list[str] = []
+    registry.conn.set_trace_callback(lambda sql: selects.append(sql) if sql.lstrip().lower().startswith("select") else None)
+    first = registry.sessions()
+    assert [r.id for r in first] == ["shop-1"] and len(selects) == 1
+    again = registry.sessions()
+    assert again == first and again is not first and len(selects) == 1  # nothing changed: not read again
+    # Another connection commits (another ao process, an agent's hook): read again and see it.
+    other = Registry.open(db_path)
+    other.save_session(session("shop-2", number=2))
+    other.close()
+    assert [r.id for r in registry.sessions()] == ["shop-1", "shop-2"]
+    # This connection changes a row: read again too.
+    registry.update_session("shop-1", phase=Phase.FAILED)
+    assert registry.sessions()[0].phase == Phase.FAILED
