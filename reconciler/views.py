@@ -9,7 +9,6 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .reconcile.status import CAPACITY, project_status
 from .registry.records import (
     EventRecord,
     MessageRecord,
@@ -120,6 +119,9 @@ def session_view(record: SessionRecord, live: Observed | None, activity: Activit
 def project_view(record: ProjectRecord, sessions: list[SessionRecord], observed: Mapping[str, Observed],
                  declared: int | None = None) -> dict[str, Any]:
     """`declared`: how many sessions the project declares (workers, and its orchestrator when enabled)."""
+    # Loaded here, not by the session listings.
+    from .reconcile.status import CAPACITY, project_status
+
     running = sum(1 for s in sessions if s.phase == Phase.RUNNING)
     pending = sum(1 for s in sessions if s.phase == Phase.PENDING and s.reason == CAPACITY)
     status = project_status(record, sessions, observed)

@@ -11,7 +11,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AoError, NotFound
-from ..reconcile.status import conditions
 from ..registry.records import Phase
 from ..sessions.secrets import redact
 from ..views import event_view, message_view, project_view, session_view
@@ -188,6 +187,8 @@ def describe(data_dir: DataDir, kind: str, name: str, output: ShortFormat) -> No
         observed = _observe(ao) or {}
         live = observed.get(name)
         view = session_view(record, live, ao.activity().get(name), ao.memory_usage(observed).get(name))
+        from ..reconcile.status import conditions
+
         view["conditions"] = [{**c, "lastTransitionTime": iso(c["lastTransitionTime"])} for c in conditions(record, live)]
         view["spec"] = record.spec
         view["command"] = describe_argv(record.argv) if record.argv else None
