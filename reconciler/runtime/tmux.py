@@ -56,7 +56,9 @@ _STAMP = "#{?#{%s},#{%s},%s}" % (STAMP_OPTION, STAMP_OPTION,
                                  STAMP_SEPARATOR.join(f"#{{{option}}}" for option in STAMP_OPTIONS))
 FORMAT = SEPARATOR.join(("#{session_name}", "#{pane_pid}", "#{?pane_dead,%s,0%s}" % (_DEAD, SEPARATOR * 3),
                          "#{window_activity}", _STAMP))
-_NO_SERVER = re.compile(r"no server running|error connecting to|No such file or directory")
+# No server, or one that exits as the client asks (tmux ends its server with its last session): no
+# session is left either way.
+_NO_SERVER = re.compile(r"no server running|error connecting to|No such file or directory|server exited unexpectedly")
 # Variables of the calling environment that must not leak into the server and its agents.
 # `CI` too: agents in ao's sessions are interactive, and some CLIs (Gemini CLI) turn non-interactive
 # and exit when they inherit it from a controller that runs under CI. spec.agent.env may still set it.

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from reconciler.errors import RuntimeFailure
-from reconciler.runtime.base import Launch, Stamp
+from reconciler.runtime.base import CommandResult, Launch, Stamp
 from reconciler.runtime.tmux import TmuxRuntime
 from tests.conftest import crashes_once_shown, needs_tmux, retry_until
 
@@ -179,3 +179,11 @@ def test_a_relaunch_keeps_the_stamp_and_a_new_spec_writes_it(runtime, monkeypatc
     seen = runtime.observe()
     assert (seen["e-1"].stamp, seen["e-2"].stamp) == (STAMP, newer)
     assert all(seen[s.session_id].pid == s.pid for s in started)
+
+
+@pytest.mark.parametrize("stderr", ["no server running on /tmp/x.sock", "server exited unexpectedly"])
+def test_a_server_that_is_gone_or_exiting_has_no_sessions(runtime, monkeypatch, stderr):
+    # tmux ends its server with the last session; a listing made as it exits gets the second message
+    # (docs/tmux-facts.md, fact 11).
+    monkeypatch.setattr(runtime, "run", lambda *a, **k: CommandResult(1, "", stderr))
+    assert runtime.observe() == {}
