@@ -129,6 +129,11 @@ class World:
         """Runtimes whose server shows at least one session now (ours or not)."""
         return frozenset(live.runtime for live in self.observed.values())
 
+    @cached_property
+    def servers_started(self) -> dict[str, float]:
+        """When the server of each runtime that says so started (tmux: whole seconds)."""
+        return {live.runtime: live.server_started for live in self.observed.values() if live.server_started}
+
 
 def _exit_text(live: Observed | None) -> str:
     if live is None:
@@ -159,13 +164,21 @@ def _should_restart(policy: str, live: Observed | None) -> bool:
 
 
 def lost_with_its_server(record: SessionRecord, live: Observed | None, world: World) -> bool:
-    """Rule: a session whose agent was running and that vanished while its runtime shows no session at
-    all went with its server (restarted, killed, the machine rebooted): not a crash of its agent.
+    """Rule: a session whose agent was running and that vanished went with its server (restarted,
+    killed, the machine rebooted), not a crash of its agent, when its runtime shows no session at all,
+    or when the server there now started after the agent did (a pass over another project may already
+    have started sessions on the new server).
 
     An agent that exits leaves a dead pane (remain-on-exit), so a crash never looks like this; a
     session removed by hand does only when it was the last one, and then the server exits with it."""
+    if live is not None or record.phase != Phase.RUNNING:
+        return False
     runtime = record.runtime or "tmux"
-    return live is None and record.phase == Phase.RUNNING and runtime not in world.runtimes_showing_sessions
+    if runtime not in world.runtimes_showing_sessions:
+        return True
+    started = world.servers_started.get(runtime)
+    # Whole seconds: a server started in the agent's own second is not taken for a new one.
+    return started is not None and record.started_at is not None and record.started_at < started
 
 
 def _dead_agent(desired: DesiredSession, record: SessionRecord, live: Observed | None, world: World) -> Action | None:

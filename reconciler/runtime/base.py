@@ -34,6 +34,7 @@ class Observed:
     stamp: Stamp | None = None
     runtime: str = "tmux"  # which multiplexer hosts it
     active_at: float | None = None  # when the session last printed anything (whole seconds), if known
+    server_started: float | None = None  # when the server hosting it started (whole seconds), if known
 
     def owned_by(self, owner: str) -> bool:
         return self.stamp is not None and self.stamp.owner == owner

@@ -47,7 +47,7 @@ set -g status-left "[ao #S] "
 STAMP_OPTION = "@ao-stamp"
 STAMP_SEPARATOR = "\x1e"
 STAMP_OPTIONS = ("@ao-owner", "@ao-project", "@ao-kind", "@ao-worker", "@ao-spec", "@ao-registry")
-# One `list-panes -a` line per pane: 8 fields. tmux spends most of a listing formatting it (at 1000
+# One `list-panes -a` line per pane: 9 fields. tmux spends most of a listing formatting it (at 1000
 # sessions a pane's dead-status fields and the stamp cost as much as the rest), so those come from
 # conditionals that tmux expands only when they apply: a live pane gives "0" and three empty fields,
 # and the old one-option-per-field stamp is read only where the single option is missing.
@@ -55,7 +55,7 @@ _DEAD = SEPARATOR.join(("#{pane_dead}", "#{pane_dead_status}", "#{pane_dead_sign
 _STAMP = "#{?#{%s},#{%s},%s}" % (STAMP_OPTION, STAMP_OPTION,
                                  STAMP_SEPARATOR.join(f"#{{{option}}}" for option in STAMP_OPTIONS))
 FORMAT = SEPARATOR.join(("#{session_name}", "#{pane_pid}", "#{?pane_dead,%s,0%s}" % (_DEAD, SEPARATOR * 3),
-                         "#{window_activity}", _STAMP))
+                         "#{window_activity}", "#{start_time}", _STAMP))
 # No server, or one that exits as the client asks (tmux ends its server with its last session): no
 # session is left either way.
 _NO_SERVER = re.compile(r"no server running|error connecting to|No such file or directory|server exited unexpectedly")
@@ -78,7 +78,7 @@ def _int(text: str) -> int | None:
 
 
 def _parse(line: str) -> Observed:
-    name, pid, dead, status, signal, dead_at, active_at, stamp = line.split(SEPARATOR)
+    name, pid, dead, status, signal, dead_at, active_at, server_started, stamp = line.split(SEPARATOR)
     values = stamp.split(STAMP_SEPARATOR)
     is_dead = dead == "1"
     return Observed(
@@ -90,6 +90,7 @@ def _parse(line: str) -> Observed:
         dead_at=float(dead_at) if is_dead and _int(dead_at) else None,
         stamp=Stamp(*(values + [""] * len(STAMP_OPTIONS))[:len(STAMP_OPTIONS)]) if values[0] else None,
         active_at=float(active_at) if _int(active_at) else None,
+        server_started=float(server_started) if _int(server_started) else None,
     )
 
 

@@ -340,3 +340,23 @@ def test_an_idle_controller_skips_passes_yet_sees_every_change(ao, data_dir, rep
     passes = _health(data_dir)["passes"]
     assert ao("suspend", "project", "web").returncode == 0
     retry_until(lambda: _health(data_dir)["passes"] > passes, timeout=15, message="a pass after a registry change")
+
+
+def test_a_project_reconciled_after_the_others_on_a_new_server_is_still_a_restart(ao, data_dir, repo, write_manifest):
+    # `ao reconcile -p web` puts web's sessions on a new server first; api's sessions, missing from
+    # it, went with the old server: relaunched at once, no crash counted.
+    for text in (manifest(repo, ["a", "b"], orchestrator=False, agent=SLEEPER),
+                 manifest(repo, ["x"], name="api", orchestrator=False, agent=SLEEPER)):
+        assert ao("apply", "-f", str(write_manifest(text))).returncode == 0
+    retry_until(lambda: running(data_dir) == {"web-1", "web-2", "api-1"}, message="all running")
+    with sqlite3.connect(data_dir.db_path) as conn:
+        started = max(at for (at,) in conn.execute("select started_at from sessions"))
+    # tmux tells a server's start in whole seconds: the new one must start in a later second.
+    retry_until(lambda: time.time() >= int(started) + 1, message="a new second")
+    counts = crash_counts(data_dir)
+    tmux(data_dir, "kill-server")
+    assert "session/web-1 relaunched" in ao("reconcile", "-p", "web").stdout
+    result = ao("reconcile")
+    assert "session/api-1 relaunched: its tmux server was restarted" in result.stdout, result.stdout
+    assert crash_counts(data_dir) == counts
+    assert running(data_dir) == {"web-1", "web-2", "api-1"}

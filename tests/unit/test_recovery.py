@@ -58,6 +58,31 @@ def test_one_session_gone_while_others_run_is_still_counted() -> None:
     assert (action.verb, action.phase, action.quick_failures) == (Verb.BACKOFF, Phase.CRASH_LOOP, 3)
 
 
+def test_sessions_gone_from_a_server_that_started_after_them_went_with_the_old_server() -> None:
+    # `ao reconcile -p other` already started its sessions on the new server: this project's
+    # sessions are still missing, not crashed.
+    dps, sessions = _shop()
+    records = [record(ds, sid, runtime="tmux", backoff_step=2, quick_failures=2, started_at=NOW - 60)
+               for ds, sid in sessions[1:]]
+    orch, orch_id = sessions[0]
+    records.append(record(orch, orch_id, runtime="tmux", started_at=NOW - 5))
+    lives = [live(orch, orch_id, runtime="tmux", server_started=float(int(NOW - 10)))]  # relaunched since
+    actions = plan(world(dps, records, lives, {"shop": 4}))
+    assert [(a.verb, a.session_id) for a in actions] == [(Verb.RELAUNCH, sid) for _, sid in sessions[1:]]
+    assert {a.recovery for a in actions} == {Recovery("tmux", NOW)}
+    assert all((a.backoff_step, a.quick_failures) == (2, 2) for a in actions)
+
+
+def test_a_session_gone_from_the_server_it_started_on_is_counted() -> None:
+    dps, sessions = _shop()
+    records = [record(ds, sid, runtime="tmux", backoff_step=2, quick_failures=2, started_at=NOW - 1)
+               for ds, sid in sessions]
+    lives = [live(ds, sid, runtime="tmux", server_started=float(int(NOW - 60))) for ds, sid in sessions[1:]]
+    action = plan(world(dps, records, lives, {"shop": 4}))[0]
+    assert action.session_id == "shop-orchestrator" and action.recovery is None
+    assert (action.verb, action.phase, action.quick_failures) == (Verb.BACKOFF, Phase.CRASH_LOOP, 3)
+
+
 def test_an_agent_that_exits_leaves_a_dead_pane_and_is_a_crash_whatever_else_runs() -> None:
     dps = desired([proj("shop", orchestrator=False)], [wk("shop", "a")])
     a = find(dps, "shop", "a")
