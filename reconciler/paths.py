@@ -18,6 +18,8 @@ _MAX_SOCKET_PATH = 100
 
 @dataclass(frozen=True)
 class DataDir:
+    """Where one ao keeps everything: the registry, its tmux server, prompts and worktrees."""
+
     root: Path
 
     @classmethod

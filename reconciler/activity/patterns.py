@@ -26,6 +26,8 @@ class Dialog:
 
 @dataclass(frozen=True)
 class ScreenTable:
+    """How one agent's screen says what it is doing."""
+
     dialogs: tuple[Dialog, ...] = ()
     working: tuple[str, ...] = ()  # the agent is in a turn
     ready: tuple[str, ...] = ()  # the input box is drawn: the agent takes input

@@ -17,6 +17,8 @@ MAX_DETAIL_CHARS = 80
 
 @dataclass(frozen=True)
 class Signal:
+    """What one event of an agent's hooks says."""
+
     reading: Reading | None  # None: the event says nothing about activity
     prompt: str | None = None  # the exact text the agent took as a user prompt
     conversation: str | None = None  # the agent's own id of the conversation

@@ -25,6 +25,8 @@ ANSWERED_EVENT = "NoLongerWaiting"
 
 @dataclass(frozen=True)
 class ActivityRow:
+    """A session's row of the activity table."""
+
     session: str
     current: Reading
     since: float

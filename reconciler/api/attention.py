@@ -19,6 +19,8 @@ WAITING, CRASH_LOOP, FAILED_TO_START, BLOCKED, FAILED = range(5)
 
 @dataclass(frozen=True)
 class Attention:
+    """A session that needs a person, and how urgently."""
+
     session: str
     project: str
     urgency: int

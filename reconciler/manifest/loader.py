@@ -37,6 +37,8 @@ FieldPath = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class ManifestIssue:
+    """One problem found in a manifest, with where it is."""
+
     source: str
     line: int
     column: int
@@ -81,6 +83,8 @@ class Marks:
 
 @dataclass(frozen=True)
 class LoadedProject:
+    """A valid project manifest and the file it came from."""
+
     manifest: ProjectManifest
     source: str
     base_dir: Path

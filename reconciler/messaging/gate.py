@@ -22,6 +22,8 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class Gate:
+    """Whether a message may be typed now, and why."""
+
     verdict: Verdict
     why: str = ""
 

@@ -66,6 +66,8 @@ class Agent:
 
 @dataclass(frozen=True)
 class Typed:
+    """What became of one message typed into an agent."""
+
     outcome: str  # submitted | delivered | unconfirmed | held | refused
     detail: str
     enter_presses: int

@@ -23,12 +23,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ProjectChange:
+    """What `ao apply` did to one project."""
+
     name: str
     status: str  # created | configured | unchanged | deleted
 
 
 @dataclass
 class ApplyReport:
+    """What `ao apply` did: each project, then its pass."""
+
     projects: list[ProjectChange]
     reconcile: PassReport
 

@@ -31,6 +31,8 @@ class Memory:
 
 @dataclass(frozen=True)
 class Capacity:
+    """The limits and memory a pass plans with."""
+
     max_running: int | None = None  # workers of all projects running at once (the data dir's limit)
     memory: Memory | None = None  # None: unknown on this platform, so memory never holds a start back
     rss: Mapping[str, int] = field(default_factory=dict)  # session ID -> resident memory of its process tree

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SpawnResult:
+    """What `ao spawn` added and started."""
+
     project: str
     worker: str
     session_id: str | None

@@ -49,6 +49,8 @@ class ControllerBusy(AoError):
 
 @dataclass
 class Settings:
+    """How `ao controller` runs."""
+
     watch: list[Path] = field(default_factory=list)
     resync: float = DEFAULT_RESYNC_SECONDS  # seconds between passes when nothing happens
     debounce: float = DEBOUNCE_SECONDS  # quiet time after a file event before acting

@@ -22,6 +22,8 @@ from ..sessions.presets import DEFAULT_PRESET
 
 @dataclass(frozen=True)
 class DesiredSession:
+    """One session as the manifests declare it."""
+
     project: str
     prefix: str
     kind: str
@@ -39,6 +41,8 @@ class DesiredSession:
 
 @dataclass(frozen=True)
 class DesiredProject:
+    """One project as the manifests declare it."""
+
     name: str
     prefix: str
     generation: int

@@ -47,6 +47,8 @@ LEFT_ALONE_REASON = "LeftAlone"
 
 @dataclass(frozen=True)
 class Outcome:
+    """What carrying out one action did."""
+
     action: Action
     ok: bool
     summary: str  # e.g. "created", "relaunched", "failed"

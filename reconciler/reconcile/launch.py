@@ -46,6 +46,8 @@ class Team:
 
 @dataclass(frozen=True)
 class Prepared:
+    """A launch ready to start: workspace, prompts and argv in place."""
+
     launch: Launch
     args: list[Arg]
     workspace: str

@@ -27,6 +27,8 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 @dataclass(frozen=True)
 class Limits:
+    """The data dir's capacity settings."""
+
     max_running: int | None = None  # workers of every project together; None: no limit
     memory_reserve: str = DEFAULT_RESERVE  # "10%" of MemTotal, "2G", or "0" (memory never holds starts back)
 

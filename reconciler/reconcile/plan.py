@@ -87,6 +87,8 @@ class Recovery:
 
 @dataclass(frozen=True)
 class Action:
+    """One thing the planner decided for one session."""
+
     verb: Verb
     session_id: str
     project: str

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class PassReport:
+    """What one pass planned and did."""
+
     actions: list[Action] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)  # in-scope session IDs with nothing to do

@@ -50,6 +50,8 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 @dataclass(frozen=True)
 class Policy:
+    """How long ao keeps events, messages and ended sessions."""
+
     events: str = "14d"  # age after which an event goes, or "never"
     max_events: int | None = 100_000  # newest events kept at most; None: no cap
     messages: str = "14d"  # age after which a finished message goes
@@ -141,6 +143,8 @@ def update(data_dir: DataDir, *, events: str | None = None, max_events: str | No
 
 @dataclass
 class Pruned:
+    """What one retention run removed."""
+
     at: float
     complete: bool = True  # False when the time budget ran out first: the next wake goes on
     events: int = 0

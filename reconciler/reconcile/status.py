@@ -25,6 +25,8 @@ SETTLED_PHASES = frozenset({Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED, Phase.
 
 @dataclass(frozen=True)
 class Blocker:
+    """A session that keeps its project from Synced or Healthy."""
+
     session: str
     reason: str
 
@@ -34,6 +36,8 @@ class Blocker:
 
 @dataclass(frozen=True)
 class ProjectStatus:
+    """A project's sync status and health."""
+
     sync: str
     health: str
     blockers: tuple[Blocker, ...]  # what keeps the project from Synced and Healthy

@@ -66,6 +66,8 @@ class _Row:
 
 @dataclass(frozen=True)
 class ProjectRecord(_Row):
+    """A row of the projects table."""
+
     _json_fields = ("spec",)
 
     name: str
@@ -83,6 +85,8 @@ class ProjectRecord(_Row):
 
 @dataclass(frozen=True)
 class WorkerRecord(_Row):
+    """A row of the workers table: one declared worker."""
+
     _json_fields = ("spec",)
 
     project: str
@@ -95,6 +99,8 @@ class WorkerRecord(_Row):
 
 @dataclass(frozen=True)
 class SessionRecord(_Row):
+    """A row of the sessions table."""
+
     _json_fields = ("spec", "argv")
 
     id: str
@@ -132,6 +138,8 @@ class SessionRecord(_Row):
 
 @dataclass(frozen=True)
 class EventRecord(_Row):
+    """A row of the events table."""
+
     id: int
     at: float
     type: str
@@ -143,6 +151,8 @@ class EventRecord(_Row):
 
 @dataclass(frozen=True)
 class MessageRecord(_Row):
+    """A row of the messages table."""
+
     id: int
     at: float
     target: str

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Source:
+    """A manifest file the controller applied, and what it held."""
+
     path: str
     digest: str
     projects: list[str]

@@ -14,6 +14,8 @@ _pids = itertools.count(1000)
 
 @dataclass
 class MemorySession:
+    """A session of the in-memory runtime and what was typed into it."""
+
     launch: Launch
     live: Observed
     output: list[str] = field(default_factory=list)

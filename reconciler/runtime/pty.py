@@ -24,6 +24,8 @@ _TMUX_NO_PTY = re.compile(r"fork failed: No space left on device")
 
 @dataclass(frozen=True)
 class PtyUsage:
+    """The machine's pseudo-terminals: its limit and how many are taken."""
+
     max: int  # kernel.pty.max
     reserve: int  # kernel.pty.reserve: kept for the host's first devpts
     in_use: int  # kernel.pty.nr, every devpts of the machine together

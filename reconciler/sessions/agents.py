@@ -42,6 +42,8 @@ Arg = str | FileArg
 
 @dataclass(frozen=True)
 class PromptFiles:
+    """The prompt files written for one session."""
+
     role: Path  # who the agent is and how it works with the others
     task: Path  # what it should do first
     combined: Path  # role + task, for agents that take a single prompt

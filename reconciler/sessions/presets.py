@@ -64,6 +64,8 @@ class FirstRunCheck:
 
 @dataclass(frozen=True)
 class Preset:
+    """How ao starts, resumes and reads one agent CLI."""
+
     name: str
     binary: str | None  # None: not a separate program (the user's shell, ao's demo agent)
     start: tuple[str, ...]

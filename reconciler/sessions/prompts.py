@@ -22,6 +22,8 @@ from .agents import PromptFiles
 
 @dataclass(frozen=True)
 class SessionFacts:
+    """What a session's prompts say about it."""
+
     session_id: str
     project: str
     kind: str

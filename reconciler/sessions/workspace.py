@@ -35,6 +35,8 @@ class WorkspaceError(SessionProblem):
 
 @dataclass(frozen=True)
 class Removal:
+    """What became of a worktree ao was asked to remove."""
+
     outcome: str  # removed | preserved | missing
     detail: str
 
