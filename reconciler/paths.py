@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DATA_DIR = "~/.ao"
 # The data dir holds messages, prompts and agent environments (API keys): for its owner only.
@@ -104,6 +106,16 @@ def private_file(path: Path) -> Path:
     except FileExistsError:
         pass
     return path
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """One of the data dir's small JSON files as a dict; None when it is missing, unreadable or not
+    a JSON object (a hand-edited settings file never stops ao: the defaults apply)."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def write_private(path: Path, text: str) -> None:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from ..paths import DataDir, write_private
+from ..paths import DataDir, read_json_object, write_private
 from .capacity import Memory
 from .memory import machine_memory
 
@@ -69,9 +69,8 @@ def _path(data_dir: DataDir):  # type: ignore[no-untyped-def]
 
 def load(data_dir: DataDir) -> Limits:
     """The stored settings; defaults when none were ever given (or the file cannot be read)."""
-    try:
-        raw = json.loads(_path(data_dir).read_text())
-    except (OSError, ValueError):
+    raw = read_json_object(_path(data_dir))
+    if raw is None:
         return Limits()
     max_running = raw.get("maxRunning")
     reserve = raw.get("memoryReserve")

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..activity import store as activity_store
 from ..errors import UsageError
-from ..paths import DataDir, write_private
+from ..paths import DataDir, read_json_object, write_private
 from ..registry import messages
 from ..registry import store as registry_store
 from ..sessions.naming import SESSION_ID_PATTERN
@@ -98,9 +98,8 @@ def _path(data_dir: DataDir) -> Path:
 
 def load(data_dir: DataDir) -> Policy:
     """The stored policy; the defaults where none was given (or the file cannot be read)."""
-    try:
-        raw = json.loads(_path(data_dir).read_text())
-    except (OSError, ValueError):
+    raw = read_json_object(_path(data_dir))
+    if raw is None:
         return Policy()
     default = Policy()
 
@@ -259,11 +258,8 @@ def _write_last(data_dir: DataDir, done: Pruned) -> None:
 
 
 def last_prune(data_dir: DataDir) -> dict[str, Any] | None:
-    try:
-        found = json.loads((data_dir.root / LAST_PRUNE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) and isinstance(found.get("at"), int | float) else None
+    found = read_json_object(data_dir.root / LAST_PRUNE_FILE)
+    return found if found is not None and isinstance(found.get("at"), int | float) else None
 
 
 def prune_when_due(svc: Any, now: float | None = None, *, budget: float | None = CONTROLLER_BUDGET_SECONDS
