@@ -108,20 +108,22 @@ def pids_under(root: int) -> set[int]:
     return found
 
 
-def processes_with_env(name: str, value: str) -> list[int]:
-    """Pids whose environment holds name=value (our own user's processes only)."""
+def processes_with_env(name: str, value: str) -> dict[int, dict[str, str]]:
+    """Our own user's processes whose environment holds name=value, each with its whole environment
+    as read in that same look (a process may be gone, or a zombie with no environment, a moment later)."""
     needle = f"{name}={value}".encode()
-    out = []
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            env = (entry / "environ").read_bytes()
+            env = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if needle in env.split(b"\0"):
-            out.append(int(entry.name))
-    return out
+        if needle in env:
+            pairs = (item.decode(errors="replace").partition("=") for item in env if item)
+            found[int(entry.name)] = {key: val for key, _, val in pairs}
+    return found
 
 
 def past_quick_failure(ao: Callable[..., object], sid: str) -> None:
